@@ -1,0 +1,59 @@
+/* wsginit: PID 1, pre-fork master and HTTP/1.1 WSGI server, configured from
+ * the environment only. */
+#include "accesslog.h"
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "master.h"
+#include "wsgi.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int usage(FILE *out, int code)
+{
+	fprintf(out,
+		"usage: wsginit [--check | --print-config | --help | --version]\n"
+		"Serves the WSGI app named by APP. Configuration comes from these environment variables:\n\n");
+	config_help(out);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	const char *opt = argc > 1 ? argv[1] : "";
+	if (argc > 2 || (argc == 2 && strcmp(opt, "--check") && strcmp(opt, "--print-config") &&
+			 strcmp(opt, "--help") && strcmp(opt, "--version")))
+		return usage(stderr, EXIT_CONFIG);
+	if (!strcmp(opt, "--help"))
+		return usage(stdout, EXIT_OK);
+	if (!strcmp(opt, "--version"))
+		return printf("wsginit %s\n", WSGINIT_VERSION) < 0;
+
+	static struct config cfg;
+	char err[512];
+	if (config_load(&cfg, err, sizeof err) < 0 || accesslog_init(&cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "wsginit: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	log_init(&cfg);
+	if (!strcmp(opt, "--print-config")) {
+		config_print(&cfg, stdout);
+		return EXIT_OK;
+	}
+	if (cfg.chdir && chdir(cfg.chdir) < 0) {
+		log_msg(LOG_CRITICAL, "cannot enter CHDIR=%s: %s", cfg.chdir, strerror(errno));
+		return EXIT_ERROR;
+	}
+	if (!strcmp(opt, "--check"))
+		return wsgi_init(&cfg) < 0 ? EXIT_ERROR : EXIT_OK;
+
+	static struct listener ls[CONFIG_MAX_BINDS];
+	log_msg(LOG_INFO, "Starting wsginit %s", WSGINIT_VERSION);
+	int nls = listen_open(&cfg, ls);
+	if (nls < 0)
+		return EXIT_ERROR;
+	return master_run(&cfg, ls, nls);
+}

@@ -1,0 +1,17 @@
+/* The master: forks WORKERS workers, replaces those that exit, reaps every
+ * child (it may be PID 1), and stops them all on TERM (gracefully) or
+ * INT/QUIT (at once). */
+#pragma once
+#include "config.h"
+#include "listen.h"
+
+/* Process exit statuses, of the master and of workers. */
+enum {
+	EXIT_OK = 0,       /* stopped as asked */
+	EXIT_ERROR = 1,    /* a runtime failure (cannot bind, fork, ...) */
+	EXIT_CONFIG = 2,   /* a bad environment variable */
+	EXIT_APP_LOAD = 3, /* the app cannot be imported: fatal, never respawned */
+};
+
+/* Runs until the workers are stopped; returns the exit status. */
+int master_run(const struct config *cfg, const struct listener *ls, int nls);

@@ -1,0 +1,972 @@
+/* PEP 3333 on embedded CPython: the interpreter, the app, environ and the
+ * response. Every new reference has one owner; every call is checked. */
+#include "wsgi.h"
+
+#include "accesslog.h"
+#include "input.h"
+#include "log.h"
+
+#include <Python.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct config *cfg;
+static PyObject *app, *base_env, *format_exception;
+static PyObject *k_method, *k_script, *k_path, *k_query, *k_protocol, *k_ctype, *k_clen,
+	*k_remote_addr, *k_remote_port, *k_server_name, *k_server_port, *k_input;
+static PyObject *proto[2], *methods[64];
+static __thread PyThreadState *tstate;
+static __thread PyGILState_STATE gilstate;
+
+/* environ keys of the headers most requests carry, made once. */
+static struct common {
+	const char *name;
+	PyObject *key;
+} common[] = {
+	{"host", NULL}, {"user-agent", NULL}, {"accept", NULL}, {"accept-encoding", NULL},
+	{"accept-language", NULL}, {"connection", NULL}, {"cookie", NULL}, {"referer", NULL},
+	{"cache-control", NULL}, {"origin", NULL}, {"authorization", NULL}, {"x-forwarded-for", NULL},
+	{"x-forwarded-proto", NULL}, {"x-request-id", NULL}, {"if-none-match", NULL},
+	{"if-modified-since", NULL}, {"upgrade-insecure-requests", NULL}, {"pragma", NULL},
+};
+
+/* ---------- errors ---------- */
+
+/* Logs the pending Python exception with its traceback, and clears it. */
+static void log_exception(enum log_level level, const char *what)
+{
+	PyObject *t, *v, *tb;
+	PyErr_Fetch(&t, &v, &tb);
+	PyErr_NormalizeException(&t, &v, &tb);
+	if (!t) {
+		log_msg(level, "%s", what);
+		return;
+	}
+	if (tb)
+		PyException_SetTraceback(v, tb);
+	PyObject *lines = format_exception
+		? PyObject_CallFunctionObjArgs(format_exception, t, v, tb ? tb : Py_None, NULL) : NULL;
+	PyObject *empty = PyUnicode_FromStringAndSize(NULL, 0);
+	PyObject *text = lines && empty ? PyUnicode_Join(empty, lines) : NULL;
+	const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+	size_t n = s ? strlen(s) : 0;
+	if (s)
+		log_msg(level, "%s\n%.*s", what, (int)(n && s[n - 1] == '\n' ? n - 1 : n), s);
+	else
+		log_msg(level, "%s (and the traceback could not be formatted)", what);
+	PyErr_Clear();
+	Py_XDECREF(text);
+	Py_XDECREF(empty);
+	Py_XDECREF(lines);
+	Py_XDECREF(t);
+	Py_XDECREF(v);
+	Py_XDECREF(tb);
+}
+
+/* ---------- wsgi.file_wrapper ---------- */
+
+typedef struct {
+	PyObject_HEAD
+	PyObject *filelike;
+	Py_ssize_t blksize;
+} FileWrapper;
+
+static int fw_init(FileWrapper *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"filelike", "blksize", NULL};
+	PyObject *filelike;
+	self->blksize = 8192;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|n:file_wrapper", kwlist, &filelike, &self->blksize))
+		return -1;
+	Py_INCREF(filelike);
+	Py_XSETREF(self->filelike, filelike);
+	return 0;
+}
+
+static void fw_dealloc(FileWrapper *self)
+{
+	Py_XDECREF(self->filelike);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *fw_next(FileWrapper *self)
+{
+	PyObject *data = PyObject_CallMethod(self->filelike, "read", "n", self->blksize);
+	if (data && PyBytes_Check(data) && PyBytes_GET_SIZE(data) == 0)
+		Py_CLEAR(data); /* StopIteration */
+	return data;
+}
+
+static PyObject *fw_close(FileWrapper *self, PyObject *unused)
+{
+	(void)unused;
+	PyObject *close = PyObject_GetAttrString(self->filelike, "close");
+	if (!close) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			return NULL;
+		PyErr_Clear();
+		Py_RETURN_NONE;
+	}
+	PyObject *r = PyObject_CallNoArgs(close);
+	Py_DECREF(close);
+	return r;
+}
+
+static PyMethodDef fw_methods[] = {
+	{"close", (PyCFunction)fw_close, METH_NOARGS, "close the file"},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FileWrapperType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "wsginit.FileWrapper",
+	.tp_basicsize = sizeof(FileWrapper),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "wsgi.file_wrapper(filelike, blksize=8192)",
+	.tp_new = PyType_GenericNew,
+	.tp_init = (initproc)fw_init,
+	.tp_dealloc = (destructor)fw_dealloc,
+	.tp_iter = PyObject_SelfIter,
+	.tp_iternext = (iternextfunc)fw_next,
+	.tp_methods = fw_methods,
+};
+
+/* ---------- the response ---------- */
+
+struct resp {
+	struct conn *c;
+	const struct http_request *req;
+	int code;
+	bool started, sent, chunked, has_length, head_only, keep, failed;
+	bool has_date, has_server;
+	uint64_t length, bytes;
+	size_t app_head; /* bytes of the head that are status line and app headers */
+};
+
+/* The head being built; one per thread, as a thread serves one request at a time. */
+static __thread char *head;
+static __thread size_t head_len, head_cap;
+
+static void head_add(const char *s, size_t n)
+{
+	if (head_len + n > head_cap) {
+		size_t cap = head_cap ? head_cap : 1024;
+		while (cap < head_len + n)
+			cap *= 2;
+		char *p = realloc(head, cap);
+		if (!p)
+			abort();
+		head = p;
+		head_cap = cap;
+	}
+	memcpy(head + head_len, s, n);
+	head_len += n;
+}
+
+static void head_adds(const char *s)
+{
+	head_add(s, strlen(s));
+}
+
+/* The bytes of a str that is all latin-1, else NULL with a Python error. */
+static const char *latin1(PyObject *s, Py_ssize_t *n, const char *what)
+{
+	if (!PyUnicode_Check(s) || PyUnicode_READY(s) < 0 || PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
+		if (!PyErr_Occurred())
+			PyErr_Format(PyExc_TypeError, "%s must be a latin-1 str, not %R", what, s);
+		return NULL;
+	}
+	*n = PyUnicode_GET_LENGTH(s);
+	return (const char *)PyUnicode_1BYTE_DATA(s);
+}
+
+static bool is_hop_by_hop(const char *name, Py_ssize_t n)
+{
+	static const char *const hop[] = {"connection", "keep-alive", "proxy-authenticate",
+		"proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"};
+	for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
+		if ((size_t)n == strlen(hop[i]) && !strncasecmp(name, hop[i], (size_t)n))
+			return true;
+	return false;
+}
+
+static bool is_name(const char *s, Py_ssize_t n)
+{
+	if (!n)
+		return false;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
+			return false;
+	}
+	return true;
+}
+
+static bool is_value(const char *s, Py_ssize_t n)
+{
+	for (Py_ssize_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < ' ' && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int set_status(struct resp *r, PyObject *status)
+{
+	Py_ssize_t n;
+	const char *s = latin1(status, &n, "status");
+	if (!s)
+		return -1;
+	if (n < 3 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) ||
+	    !isdigit((unsigned char)s[2]) || (n > 3 && s[3] != ' ') || !is_value(s, n) || s[0] == '0') {
+		PyErr_Format(PyExc_ValueError, "invalid status %R: expected \"NNN Reason\"", status);
+		return -1;
+	}
+	r->code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+	if (r->code < 100 || r->code > 599) {
+		PyErr_Format(PyExc_ValueError, "invalid status code in %R", status);
+		return -1;
+	}
+	head_len = 0;
+	head_adds("HTTP/1.1 ");
+	head_add(s, n);
+	head_add("\r\n", 2);
+	return 0;
+}
+
+static int add_header(struct resp *r, PyObject *item)
+{
+	Py_ssize_t nn, vn;
+	if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+		PyErr_Format(PyExc_TypeError, "a header must be a (name, value) tuple, not %R", item);
+		return -1;
+	}
+	const char *name = latin1(PyTuple_GET_ITEM(item, 0), &nn, "header name");
+	const char *value = name ? latin1(PyTuple_GET_ITEM(item, 1), &vn, "header value") : NULL;
+	if (!value)
+		return -1;
+	if (!is_name(name, nn) || !is_value(value, vn)) {
+		PyErr_Format(PyExc_ValueError, "invalid header %R", item);
+		return -1;
+	}
+	if (is_hop_by_hop(name, nn)) {
+		PyErr_Format(PyExc_ValueError, "hop-by-hop header %R is the server's to set", item);
+		return -1;
+	}
+	if (nn == 14 && !strncasecmp(name, "content-length", 14)) {
+		char *end;
+		char digits[24];
+		snprintf(digits, sizeof digits, "%.*s", (int)(vn < 23 ? vn : 23), value);
+		errno = 0;
+		r->length = strtoull(digits, &end, 10);
+		if (!vn || vn > 19 || *end || errno || !isdigit((unsigned char)digits[0])) {
+			PyErr_Format(PyExc_ValueError, "invalid Content-Length %R", item);
+			return -1;
+		}
+		r->has_length = true;
+	}
+	r->has_date |= nn == 4 && !strncasecmp(name, "date", 4);
+	r->has_server |= nn == 6 && !strncasecmp(name, "server", 6);
+	head_add(name, (size_t)nn);
+	head_add(": ", 2);
+	head_add(value, (size_t)vn);
+	head_add("\r\n", 2);
+	return 0;
+}
+
+/* Validates and serializes the status line and the app's headers. */
+static int set_head(struct resp *r, PyObject *status, PyObject *headers)
+{
+	r->has_length = r->has_date = r->has_server = false;
+	if (set_status(r, status) < 0)
+		return -1;
+	if (!PyList_Check(headers)) {
+		PyErr_Format(PyExc_TypeError, "headers must be a list, not %R", headers);
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++)
+		if (add_header(r, PyList_GET_ITEM(headers, i)) < 0)
+			return -1;
+	r->head_only = r->req->method == HTTP_HEAD || r->code < 200 || r->code == 204 || r->code == 304;
+	r->app_head = head_len;
+	return 0;
+}
+
+static int send_iov(struct resp *r, struct iovec *iov, int n)
+{
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = conn_writev(r->c, iov, n);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		r->failed = true;
+		r->keep = false;
+		log_msg(LOG_DEBUG, "client %s went away mid-response", r->c->remote);
+	}
+	return rc;
+}
+
+/* Ends the head with our headers and the framing: Content-Length when the
+ * body length is known, else chunked on HTTP/1.1, else close-delimited. */
+static void finish_head(struct resp *r, bool known, uint64_t len)
+{
+	char line[64];
+	head_len = r->app_head;
+	if (!r->has_server)
+		head_adds("Server: wsginit\r\n");
+	if (!r->has_date) {
+		head_adds("Date: ");
+		head_add(http_date(), 29);
+		head_add("\r\n", 2);
+	}
+	bool bodiless = r->code < 200 || r->code == 204 || r->code == 304;
+	if (!bodiless && !r->has_length) {
+		if (known) {
+			head_add(line, (size_t)snprintf(line, sizeof line, "Content-Length: %llu\r\n",
+							(unsigned long long)len));
+			r->has_length = true;
+			r->length = len;
+		} else if (r->req->method == HTTP_HEAD) {
+			/* no framing: a HEAD response never has a body */
+		} else if (r->req->minor == 1) {
+			head_adds("Transfer-Encoding: chunked\r\n");
+			r->chunked = true;
+		} else {
+			r->keep = false;
+		}
+	}
+	if (!r->keep)
+		head_adds("Connection: close\r\n");
+	else if (r->req->minor == 0)
+		head_adds("Connection: keep-alive\r\n");
+	head_add("\r\n", 2);
+	r->sent = true;
+}
+
+/* Sends one piece of body (the head first if it is not out yet). */
+static int emit(struct resp *r, const char *p, size_t n)
+{
+	struct iovec iov[4];
+	char size[24];
+	int k = 0;
+	if (!r->sent) {
+		finish_head(r, false, 0);
+		iov[k++] = (struct iovec){head, head_len};
+	}
+	if (r->has_length && n > r->length - r->bytes)
+		n = (size_t)(r->length - r->bytes); /* never more than announced */
+	if (!r->head_only && n) {
+		if (r->chunked)
+			iov[k++] = (struct iovec){size, (size_t)snprintf(size, sizeof size, "%zx\r\n", n)};
+		iov[k++] = (struct iovec){(void *)p, n};
+		if (r->chunked)
+			iov[k++] = (struct iovec){"\r\n", 2};
+		r->bytes += n;
+	}
+	return k ? send_iov(r, iov, k) : 0;
+}
+
+/* The head when nothing was sent yet, the last chunk, and whether the
+ * connection stays usable. */
+static void finish_body(struct resp *r)
+{
+	if (r->failed)
+		return;
+	if (!r->sent) {
+		finish_head(r, true, 0);
+		struct iovec iov = {head, head_len};
+		send_iov(r, &iov, 1);
+	} else if (r->chunked && !r->head_only) {
+		struct iovec iov = {"0\r\n\r\n", 5};
+		send_iov(r, &iov, 1);
+	}
+	if (r->has_length && r->bytes < r->length && !r->head_only)
+		r->keep = false; /* short body: closing is how the client learns */
+}
+
+/* ---------- start_response and write ---------- */
+
+typedef struct {
+	PyObject_HEAD
+	struct resp *r; /* NULL once the request is over */
+	PyObject *write;
+} Starter;
+
+static PyObject *write_body(Starter *self, PyObject *data)
+{
+	if (!self->r || !self->r->started) {
+		PyErr_SetString(PyExc_RuntimeError, "write() outside of its response");
+		return NULL;
+	}
+	if (!PyBytes_Check(data)) {
+		PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
+		return NULL;
+	}
+	if (PyBytes_GET_SIZE(data) && emit(self->r, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data)) < 0) {
+		PyErr_SetString(PyExc_OSError, "client disconnected");
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef write_def = {"write", (PyCFunction)write_body, METH_O, "write(bytes)"};
+
+static PyObject *start_response(Starter *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"status", "headers", "exc_info", NULL};
+	PyObject *status, *headers, *exc_info = Py_None;
+	struct resp *r = self->r;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist, &status, &headers, &exc_info))
+		return NULL;
+	if (!r) {
+		PyErr_SetString(PyExc_RuntimeError, "start_response() after the response ended");
+		return NULL;
+	}
+	if (exc_info != Py_None) {
+		PyObject *t, *v, *tb;
+		if (r->sent && PyArg_ParseTuple(exc_info, "OOO", &t, &v, &tb)) {
+			Py_INCREF(t);
+			Py_INCREF(v);
+			Py_XINCREF(tb == Py_None ? NULL : tb);
+			PyErr_Restore(t, v, tb == Py_None ? NULL : tb);
+			return NULL; /* too late to change the status: re-raise, per PEP 3333 */
+		}
+		if (PyErr_Occurred())
+			return NULL;
+	} else if (r->started) {
+		PyErr_SetString(PyExc_RuntimeError, "start_response() called twice without exc_info");
+		return NULL;
+	}
+	if (set_head(r, status, headers) < 0)
+		return NULL;
+	r->started = true;
+	if (!self->write && !(self->write = PyCFunction_New(&write_def, (PyObject *)self)))
+		return NULL;
+	Py_INCREF(self->write);
+	return self->write;
+}
+
+static void starter_dealloc(Starter *self)
+{
+	Py_XDECREF(self->write);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject StarterType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "wsginit.start_response",
+	.tp_basicsize = sizeof(Starter),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_call = (ternaryfunc)start_response,
+	.tp_dealloc = (destructor)starter_dealloc,
+};
+
+/* ---------- environ ---------- */
+
+/* Sets d[k] = v and drops the reference to v; -1 when v is NULL or it fails. */
+static int set_steal(PyObject *d, PyObject *k, PyObject *v)
+{
+	if (!v)
+		return -1;
+	int rc = PyDict_SetItem(d, k, v);
+	Py_DECREF(v);
+	return rc;
+}
+
+static PyObject *slice_str(const char *buf, struct http_slice s)
+{
+	return PyUnicode_DecodeLatin1(buf + s.off, s.len, NULL);
+}
+
+/* HTTP_<NAME> for a header name (a token, so ASCII). */
+static PyObject *make_key(const char *name, size_t n)
+{
+	PyObject *key = PyUnicode_New((Py_ssize_t)n + 5, 127);
+	if (!key)
+		return NULL;
+	Py_UCS1 *d = PyUnicode_1BYTE_DATA(key);
+	memcpy(d, "HTTP_", 5);
+	for (size_t i = 0; i < n; i++)
+		d[5 + i] = name[i] == '-' ? '_' : (Py_UCS1)toupper((unsigned char)name[i]);
+	return key;
+}
+
+static PyObject *header_key(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof common / sizeof *common; i++)
+		if (strlen(common[i].name) == n && !strncasecmp(common[i].name, name, n))
+			return Py_NewRef(common[i].key);
+	return make_key(name, n);
+}
+
+static int add_headers(PyObject *env, const char *buf, const struct http_request *req)
+{
+	for (int i = 0; i < req->nheaders; i++) {
+		const struct http_header *h = &req->headers[i];
+		const char *name = buf + h->name.off;
+		PyObject *key;
+		if (h->name.len == 12 && !strncasecmp(name, "content-type", 12))
+			key = Py_NewRef(k_ctype);
+		else if (h->name.len == 14 && !strncasecmp(name, "content-length", 14))
+			key = Py_NewRef(k_clen);
+		else
+			key = header_key(name, h->name.len);
+		PyObject *value = key ? slice_str(buf, h->value) : NULL;
+		PyObject *old = value ? PyDict_GetItemWithError(env, key) : NULL;
+		if (old) /* a repeated field: joined, as RFC 9110 allows */
+			Py_SETREF(value, PyUnicode_FromFormat("%U, %U", old, value));
+		int rc = value && !PyErr_Occurred() ? PyDict_SetItem(env, key, value) : -1;
+		Py_XDECREF(value);
+		Py_XDECREF(key);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* SCRIPT_NAME is ROOT_PATH (in the base dict); PATH_INFO loses that prefix. */
+static int add_path(PyObject *env, const char *buf, const struct http_request *req)
+{
+	char small[1024], *path = req->path.len <= sizeof small ? small : malloc(req->path.len);
+	if (!path)
+		return PyErr_NoMemory(), -1;
+	size_t n = http_decode_path(buf + req->path.off, req->path.len, path);
+	const char *p = path;
+	size_t root = strlen(cfg->root_path);
+	if (root > 1 && n >= root && !memcmp(p, cfg->root_path, root) && (n == root || p[root] == '/')) {
+		p += root;
+		n -= root;
+	}
+	int rc = set_steal(env, k_path, PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL));
+	if (path != small)
+		free(path);
+	return rc;
+}
+
+/* SERVER_NAME and SERVER_PORT from Host, as gunicorn does, else the listener. */
+static int add_server(PyObject *env, struct conn *c, const char *buf, const struct http_request *req)
+{
+	const char *name = c->listener->host, *port = c->listener->port;
+	size_t nlen = strlen(name), plen = strlen(port);
+	if (req->host >= 0) {
+		struct http_slice v = req->headers[req->host].value;
+		const char *h = buf + v.off, *colon = memrchr(h, ':', v.len);
+		if (colon && (h[0] != '[' || colon > (const char *)memchr(h, ']', v.len))) {
+			nlen = (size_t)(colon - h);
+			port = colon + 1;
+			plen = v.len - nlen - 1;
+		} else {
+			nlen = v.len;
+			port = "80";
+			plen = 2;
+		}
+		name = h;
+	}
+	if (set_steal(env, k_server_name, PyUnicode_DecodeLatin1(name, (Py_ssize_t)nlen, NULL)) < 0)
+		return -1;
+	return set_steal(env, k_server_port, PyUnicode_DecodeLatin1(port, (Py_ssize_t)plen, NULL));
+}
+
+static PyObject *method_str(int m)
+{
+	if (m < 0 || m >= (int)(sizeof methods / sizeof *methods))
+		return PyUnicode_FromString(llhttp_method_name((llhttp_method_t)m));
+	if (!methods[m])
+		methods[m] = PyUnicode_InternFromString(llhttp_method_name((llhttp_method_t)m));
+	return Py_XNewRef(methods[m]);
+}
+
+static PyObject *build_environ(struct conn *c, PyObject *input)
+{
+	const struct http_request *req = &c->parser.req;
+	const char *buf = c->buf;
+	PyObject *env = PyDict_Copy(base_env);
+	if (!env)
+		return NULL;
+	if (set_steal(env, k_method, method_str(req->method)) < 0 ||
+	    PyDict_SetItem(env, k_protocol, proto[req->minor]) < 0 ||
+	    set_steal(env, k_query, slice_str(buf, req->query)) < 0 || add_path(env, buf, req) < 0 ||
+	    set_steal(env, k_remote_addr, PyUnicode_FromString(c->remote)) < 0 ||
+	    set_steal(env, k_remote_port, PyUnicode_FromString(c->remote_port)) < 0 ||
+	    add_server(env, c, buf, req) < 0 || add_headers(env, buf, req) < 0 ||
+	    PyDict_SetItem(env, k_input, input) < 0)
+		goto fail;
+	/* A chunked body was read whole: tell apps that go by CONTENT_LENGTH. */
+	if (req->chunked && set_steal(env, k_clen, PyUnicode_FromFormat("%llu",
+					      (unsigned long long)req->body.len)) < 0)
+		goto fail;
+	return env;
+fail:
+	Py_DECREF(env);
+	return NULL;
+}
+
+/* ---------- running the app ---------- */
+
+static void app_error(struct resp *r, const char *what)
+{
+	char line[160];
+	snprintf(line, sizeof line, "Error handling request %s", what);
+	log_exception(LOG_ERROR, line);
+	r->keep = false;
+	if (r->sent) {
+		r->failed = true; /* cut: the client must not take a partial body for whole */
+		return;
+	}
+	char buf[512];
+	struct iovec iov = {buf, http_error_response(500, buf, sizeof buf)};
+	r->code = 500;
+	r->sent = true;
+	head_len = 0;
+	send_iov(r, &iov, 1);
+	r->failed = true; /* nothing more goes out */
+}
+
+static bool all_bytes(PyObject *seq, uint64_t *total)
+{
+	*total = 0;
+	for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+		PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+		if (!PyBytes_Check(item))
+			return false;
+		*total += (uint64_t)PyBytes_GET_SIZE(item);
+	}
+	return true;
+}
+
+/* A list or tuple of bytes: the length is known, so one writev with the head. */
+static bool send_sequence(struct resp *r, PyObject *seq)
+{
+	uint64_t total;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+	if (!r->started || n > 62 || !all_bytes(seq, &total) || (r->has_length && total != r->length))
+		return false;
+	struct iovec iov[64];
+	int k = 0;
+	finish_head(r, true, total);
+	iov[k++] = (struct iovec){head, head_len};
+	for (Py_ssize_t i = 0; i < n && !r->head_only; i++) {
+		PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+		iov[k++] = (struct iovec){PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item)};
+	}
+	if (!r->head_only)
+		r->bytes = total;
+	send_iov(r, iov, k);
+	return true;
+}
+
+/* wsgi.file_wrapper over a regular file: sendfile from its current offset. */
+static bool send_file(struct resp *r, FileWrapper *fw)
+{
+	PyObject *fileno = r->started ? PyObject_CallMethod(fw->filelike, "fileno", NULL) : NULL;
+	int fd = fileno ? PyLong_AsLong(fileno) : -1;
+	Py_XDECREF(fileno);
+	struct stat st;
+	off_t off = fd >= 0 ? lseek(fd, 0, SEEK_CUR) : -1;
+	if (off < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || off > st.st_size) {
+		PyErr_Clear();
+		return false; /* not a plain file: iterate it instead */
+	}
+	uint64_t n = (uint64_t)(st.st_size - off);
+	if (r->has_length && r->length < n)
+		n = r->length;
+	finish_head(r, true, n);
+	struct iovec iov = {head, head_len};
+	if (send_iov(r, &iov, 1) < 0 || r->head_only)
+		return true;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = conn_sendfile(r->c, fd, off, (size_t)n);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		r->failed = true;
+		r->keep = false;
+	} else {
+		r->bytes = n;
+	}
+	return true;
+}
+
+static void iterate(struct resp *r, PyObject *result)
+{
+	PyObject *it = PyObject_GetIter(result), *item;
+	if (!it)
+		return app_error(r, "(the app did not return an iterable)");
+	while ((item = PyIter_Next(it))) {
+		int rc = 0;
+		if (!PyBytes_Check(item)) {
+			PyErr_Format(PyExc_TypeError, "the app yielded %.100s, not bytes", Py_TYPE(item)->tp_name);
+			rc = -1;
+		} else if (!r->started) {
+			PyErr_SetString(PyExc_RuntimeError, "the app yielded a body before start_response()");
+			rc = -1;
+		} else if (PyBytes_GET_SIZE(item)) {
+			rc = emit(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+			if (rc < 0)
+				PyErr_Clear(); /* the client left: stop iterating, close() still runs */
+		}
+		Py_DECREF(item);
+		if (rc < 0)
+			break;
+	}
+	Py_DECREF(it);
+	if (PyErr_Occurred())
+		return app_error(r, "(while iterating the response)");
+	if (!r->failed && !r->started) {
+		PyErr_SetString(PyExc_RuntimeError, "the app returned without calling start_response()");
+		return app_error(r, "");
+	}
+}
+
+static void respond(struct resp *r, PyObject *result)
+{
+	if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+		if (send_sequence(r, result))
+			return;
+	} else if (Py_IS_TYPE(result, &FileWrapperType) && send_file(r, (FileWrapper *)result)) {
+		return;
+	}
+	iterate(r, result);
+}
+
+static void close_result(struct resp *r, PyObject *result)
+{
+	PyObject *close = PyObject_GetAttrString(result, "close");
+	if (!close) {
+		if (PyErr_ExceptionMatches(PyExc_AttributeError))
+			PyErr_Clear();
+		else
+			log_exception(LOG_ERROR, "Error getting the response's close()");
+		return;
+	}
+	PyObject *rc = PyObject_CallNoArgs(close);
+	Py_DECREF(close);
+	if (!rc)
+		log_exception(LOG_ERROR, "Error closing the response");
+	Py_XDECREF(rc);
+	(void)r;
+}
+
+static void log_access(struct conn *c, const struct resp *r, const struct timespec *start)
+{
+	if (!accesslog_enabled())
+		return;
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	struct access a = {
+		.remote = c->remote[0] ? c->remote : "-",
+		.buf = c->buf,
+		.req = &c->parser.req,
+		.status = r->code,
+		.bytes = r->bytes,
+		.start = *start,
+		.duration_us = (end.tv_sec - start->tv_sec) * 1000000LL + (end.tv_nsec - start->tv_nsec) / 1000,
+		.head = head,
+		.head_len = head_len,
+	};
+	accesslog_write(&a);
+}
+
+bool wsgi_handle(struct conn *c, bool closing)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_REALTIME, &start);
+	const struct http_request *req = &c->parser.req;
+	struct resp r = {.c = c, .req = req, .code = 500};
+	r.keep = req->keep_alive && cfg->keep_alive > 0 && !closing;
+	head_len = 0;
+	PyEval_RestoreThread(tstate);
+	PyObject *input = input_new(req->body.data, (Py_ssize_t)req->body.len);
+	PyObject *env = input ? build_environ(c, input) : NULL;
+	Starter *sr = env ? PyObject_New(Starter, &StarterType) : NULL;
+	PyObject *result = NULL;
+	if (sr) {
+		sr->r = &r;
+		sr->write = NULL;
+		result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)sr, NULL);
+	}
+	if (result) {
+		respond(&r, result);
+		close_result(&r, result);
+	} else {
+		app_error(&r, "(calling the app)");
+	}
+	finish_body(&r);
+	if (sr)
+		sr->r = NULL;
+	if (input)
+		input_detach(input);
+	Py_XDECREF(result);
+	Py_XDECREF((PyObject *)sr);
+	Py_XDECREF(env);
+	Py_XDECREF(input);
+	tstate = PyEval_SaveThread();
+	log_access(c, &r, &start);
+	return r.keep;
+}
+
+/* ---------- start-up ---------- */
+
+static const char loader[] =
+	"import ast, importlib\n"
+	"def load(spec):\n"
+	"    module, _, expr = spec.partition(':')\n"
+	"    mod = importlib.import_module(module)\n"
+	"    node = ast.parse(expr or 'application', mode='eval').body\n"
+	"    call = isinstance(node, ast.Call)\n"
+	"    name = node.func if call else node\n"
+	"    if not isinstance(name, ast.Name):\n"
+	"        raise ValueError('APP: expected module:name or module:factory(literal args), got %r' % spec)\n"
+	"    if not hasattr(mod, name.id):\n"
+	"        raise AttributeError('APP: module %r has no attribute %r' % (module, name.id))\n"
+	"    obj = getattr(mod, name.id)\n"
+	"    if call:\n"
+	"        args = [ast.literal_eval(a) for a in node.args]\n"
+	"        kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}\n"
+	"        obj = obj(*args, **kwargs)\n"
+	"    if not callable(obj):\n"
+	"        raise TypeError('APP: %r is not callable' % spec)\n"
+	"    return obj\n";
+
+static PyObject *load_app(const char *spec)
+{
+	PyObject *globals = PyDict_New(), *rc = NULL, *load = NULL, *obj = NULL;
+	if (globals && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+		rc = PyRun_String(loader, Py_file_input, globals, globals);
+	if (rc && (load = PyDict_GetItemString(globals, "load")))
+		obj = PyObject_CallFunction(load, "s", spec);
+	Py_XDECREF(rc);
+	Py_XDECREF(globals);
+	return obj;
+}
+
+static int intern_all(void)
+{
+	struct { PyObject **key; const char *s; } keys[] = {
+		{&k_method, "REQUEST_METHOD"}, {&k_script, "SCRIPT_NAME"}, {&k_path, "PATH_INFO"},
+		{&k_query, "QUERY_STRING"}, {&k_protocol, "SERVER_PROTOCOL"}, {&k_ctype, "CONTENT_TYPE"},
+		{&k_clen, "CONTENT_LENGTH"}, {&k_remote_addr, "REMOTE_ADDR"}, {&k_remote_port, "REMOTE_PORT"},
+		{&k_server_name, "SERVER_NAME"}, {&k_server_port, "SERVER_PORT"}, {&k_input, "wsgi.input"},
+		{&proto[0], "HTTP/1.0"}, {&proto[1], "HTTP/1.1"},
+	};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		if (!(*keys[i].key = PyUnicode_InternFromString(keys[i].s)))
+			return -1;
+	for (size_t i = 0; i < sizeof common / sizeof *common; i++)
+		if (!(common[i].key = make_key(common[i].name, strlen(common[i].name))) ||
+		    (PyUnicode_InternInPlace(&common[i].key), 0))
+			return -1;
+	return 0;
+}
+
+static int make_base_env(void)
+{
+	PyObject *errors = PySys_GetObject("stderr"); /* borrowed */
+	base_env = PyDict_New();
+	if (!base_env || !errors)
+		return -1;
+	struct { const char *k; PyObject *v; } items[] = {
+		{"wsgi.version", Py_BuildValue("(ii)", 1, 0)},
+		{"wsgi.url_scheme", PyUnicode_FromString("http")},
+		{"wsgi.errors", Py_NewRef(errors)},
+		{"wsgi.multithread", PyBool_FromLong(cfg->threads > 1)},
+		{"wsgi.multiprocess", PyBool_FromLong(cfg->workers > 1)},
+		{"wsgi.run_once", Py_NewRef(Py_False)},
+		{"wsgi.input_terminated", Py_NewRef(Py_True)},
+		{"wsgi.file_wrapper", Py_NewRef((PyObject *)&FileWrapperType)},
+		{"SCRIPT_NAME", PyUnicode_DecodeLatin1(cfg->root_path, (Py_ssize_t)strlen(cfg->root_path), NULL)},
+		{"SERVER_SOFTWARE", PyUnicode_FromString("wsginit/" WSGINIT_VERSION)},
+	};
+	int rc = 0;
+	for (size_t i = 0; i < sizeof items / sizeof *items; i++) {
+		if (!items[i].v || PyDict_SetItemString(base_env, items[i].k, items[i].v) < 0)
+			rc = -1;
+		Py_XDECREF(items[i].v);
+	}
+	return rc;
+}
+
+static int start_python(void)
+{
+	PyConfig pc;
+	PyConfig_InitPythonConfig(&pc);
+	pc.install_signal_handlers = 0; /* signals are the master's and the worker loop's */
+	pc.parse_argv = 0;
+	/* Debian's interpreter: its prefix finds the stdlib, and sys.executable
+	 * is a real Python for subprocess and multiprocessing. */
+	PyStatus st = PyConfig_SetBytesString(&pc, &pc.program_name, "/usr/bin/python3");
+	if (!PyStatus_Exception(st))
+		st = PyConfig_SetBytesArgv(&pc, 1, (char *[]){"wsginit", NULL});
+	if (!PyStatus_Exception(st))
+		st = Py_InitializeFromConfig(&pc);
+	PyConfig_Clear(&pc);
+	if (PyStatus_Exception(st)) {
+		log_msg(LOG_CRITICAL, "cannot start Python: %s", st.err_msg ? st.err_msg : "?");
+		return -1;
+	}
+	return 0;
+}
+
+/* The working directory (CHDIR, already entered) goes first on sys.path. */
+static int add_cwd_to_path(void)
+{
+	char cwd[4096];
+	PyObject *path = PySys_GetObject("path"); /* borrowed */
+	if (!getcwd(cwd, sizeof cwd) || !path)
+		return -1;
+	PyObject *dir = PyUnicode_DecodeFSDefault(cwd);
+	int rc = dir ? PyList_Insert(path, 0, dir) : -1;
+	Py_XDECREF(dir);
+	return rc;
+}
+
+int wsgi_init(const struct config *config)
+{
+	cfg = config;
+	if (start_python() < 0)
+		return -1;
+	PyObject *tb = PyImport_ImportModule("traceback");
+	format_exception = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
+	Py_XDECREF(tb);
+	if (!format_exception || add_cwd_to_path() < 0 || input_init() < 0 ||
+	    PyType_Ready(&FileWrapperType) < 0 || PyType_Ready(&StarterType) < 0 ||
+	    intern_all() < 0 || make_base_env() < 0) {
+		log_exception(LOG_CRITICAL, "cannot prepare the WSGI layer");
+		return -1;
+	}
+	app = load_app(cfg->app);
+	if (!app) {
+		char what[300];
+		snprintf(what, sizeof what, "cannot load APP=%s", cfg->app);
+		log_exception(LOG_CRITICAL, what);
+		return -1;
+	}
+	return 0;
+}
+
+void wsgi_thread_begin(void)
+{
+	if (!PyGILState_Check())
+		gilstate = PyGILState_Ensure();
+	tstate = PyEval_SaveThread();
+}
+
+void wsgi_thread_end(void)
+{
+	PyEval_RestoreThread(tstate);
+	PyGILState_Release(gilstate);
+}
+
+void wsgi_exit(void)
+{
+	PyEval_RestoreThread(tstate);
+	if (Py_FinalizeEx() < 0)
+		log_msg(LOG_WARNING, "Python could not flush its buffers at exit");
+}

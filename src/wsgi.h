@@ -1,0 +1,24 @@
+/* The WSGI layer: the only module that makes Python objects. */
+#pragma once
+#include "config.h"
+#include "conn.h"
+
+#include <stdbool.h>
+
+/* Starts CPython and imports APP. -1 after logging the traceback. The
+ * calling thread keeps the GIL until wsgi_thread_begin(). */
+int wsgi_init(const struct config *cfg);
+
+/* Readies the calling thread to run the app and releases the GIL; every
+ * thread that calls wsgi_handle() calls this once first. */
+void wsgi_thread_begin(void);
+/* Undoes wsgi_thread_begin() for a thread that is about to end. */
+void wsgi_thread_end(void);
+
+/* Runs the app on c's complete request and writes the response. Returns
+ * true when the connection may carry another request. closing: the worker
+ * is stopping, so the response says Connection: close. */
+bool wsgi_handle(struct conn *c, bool closing);
+
+/* At worker exit: runs atexit handlers and flushes, from the main thread. */
+void wsgi_exit(void);

@@ -1,0 +1,84 @@
+"""Start the real wsginit binary with an environment, as a container would."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("WSGINIT", os.path.join(ROOT, "build", "wsginit"))
+APPS = os.path.join(ROOT, "tests", "apps")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, host="127.0.0.1", timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("wsginit exited with %s before listening" % proc.returncode)
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("wsginit did not listen on %s within %ss" % (port, timeout))
+
+
+class Server:
+    """One running wsginit: .port, .proc, .url(path), .stop() -> (rc, stdout, stderr)."""
+
+    def __init__(self, env, wait=True):
+        self.port = free_port()
+        full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "BIND": "127.0.0.1:%d" % self.port, "WORKERS": "1", "CHDIR": APPS}
+        full.update(env)
+        self.env = full
+        self.proc = subprocess.Popen([BINARY], env=full, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.out = self.err = None
+        if wait:
+            wait_port(self.port, self.proc)
+
+    def url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            out, err = self.proc.communicate()
+        self.out, self.err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        return self.proc.returncode, self.out, self.err
+
+
+@pytest.fixture
+def serve():
+    """serve(APP=..., **env) starts a server; every one is stopped at teardown."""
+    started = []
+
+    def start(wait=True, **env):
+        s = Server(env, wait=wait)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.stop()
+
+
+def run_binary(env, args=(), timeout=30):
+    """Run wsginit to completion (for --check, --print-config, config errors)."""
+    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHDIR": APPS}
+    full.update(env)
+    return subprocess.run([BINARY, *args], env=full, capture_output=True, text=True, timeout=timeout)
