@@ -10,6 +10,8 @@
 
 #define MAX_PARTS 64
 
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 /* A literal run of the format, or an atom such as h or {user-agent}i. */
 struct part {
 	char atom;        /* 0 for a literal */
@@ -110,6 +112,32 @@ static void add_resp_header(struct line *l, const struct access *a, const char *
 	line_add(l, "-", 1);
 }
 
+/* The user name of Basic authentication, as gunicorn's %(u)s, or "-". */
+static void add_user(struct line *l, const struct access *a)
+{
+	struct http_slice v = req_header(a, "authorization", 13);
+	const char *s = a->buf + v.off;
+	char user[256];
+	size_t n = 0;
+	unsigned bits = 0, acc = 0;
+	if (v.len > 6 && !strncasecmp(s, "basic ", 6)) {
+		for (uint32_t i = 6; i < v.len && s[i] != '=' && n < sizeof user; i++) {
+			const char *d = strchr(b64, s[i]);
+			if (!d || !s[i])
+				return line_add(l, "-", 1);
+			acc = acc << 6 | (unsigned)(d - b64);
+			if ((bits += 6) >= 8) {
+				bits -= 8;
+				user[n++] = (char)(acc >> bits & 0xff);
+			}
+		}
+	}
+	const char *colon = memchr(user, ':', n);
+	if (!colon)
+		return line_add(l, "-", 1);
+	line_add(l, user, (size_t)(colon - user));
+}
+
 static const char *method_name(const struct access *a)
 {
 	return llhttp_method_name((llhttp_method_t)a->req->method);
@@ -127,7 +155,8 @@ static void add_atom(struct line *l, const struct access *a, const struct part *
 	struct tm tm;
 	switch (p->atom) {
 	case 'h': line_add(l, a->remote, strlen(a->remote)); break;
-	case 'l': case 'u': line_add(l, "-", 1); break;
+	case 'l': line_add(l, "-", 1); break;
+	case 'u': add_user(l, a); break;
 	case 't':
 		gmtime_r(&a->start.tv_sec, &tm);
 		strftime(when, sizeof when, "[%d/%b/%Y:%H:%M:%S +0000]", &tm);

@@ -118,6 +118,8 @@ static int parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
 	errno = 0;
+	if (!isdigit((unsigned char)*s)) /* no sign, no blanks */
+		return -1;
 	long n = strtol(s, &end, 10);
 	if (errno || end == s || *end || n < min || n > max)
 		return -1;
@@ -237,10 +239,17 @@ int config_parse_addr(const char *text, struct config_addr *a)
 	return resolve(host, colon + 1, a);
 }
 
+/* A comma list without empty items. */
+static bool list_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	return n && n < max && s[0] != ',' && s[n - 1] != ',' && !strstr(s, ",,");
+}
+
 static int parse_binds(struct config *cfg, const char *s)
 {
 	char buf[4096];
-	if (strlen(s) >= sizeof buf)
+	if (!list_ok(s, sizeof buf))
 		return -1;
 	strcpy(buf, s);
 	cfg->nbinds = 0;
@@ -276,7 +285,7 @@ static int parse_net(const char *s, struct config_net *n)
 static int parse_nets(struct config *cfg, const char *s)
 {
 	char buf[4096];
-	if (strlen(s) >= sizeof buf)
+	if (!list_ok(s, sizeof buf))
 		return -1;
 	strcpy(buf, s);
 	cfg->nforwarded = 0;

@@ -92,7 +92,7 @@ static int from_cgroup(const char *root, struct cpus *out)
 		if (!cgpath)
 			continue;
 		*cgpath++ = 0;
-		ctrl++;
+		*ctrl++ = 0;
 		if (!strcmp(line, "0") && !*ctrl) {
 			snprintf(mount, sizeof mount, "%s/sys/fs/cgroup", root);
 			found = walk(mount, cgpath, v2_quota, out, "cgroup v2 cpu.max");

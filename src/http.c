@@ -229,10 +229,10 @@ static int on_headers_complete(llhttp_t *ll)
 		return refuse(p, 405, "CONNECT");
 	if (check_target(p))
 		return HPE_USER;
-	if (ll->flags & F_TRANSFER_ENCODING) {
+	if (p->te >= 0) { /* llhttp ignores an empty one and decodes it in HTTP/1.0 */
 		if (r->minor == 0)
 			return refuse(p, 400, "Transfer-Encoding in HTTP/1.0");
-		if (p->te < 0 || !p->req.headers[p->te].value.len)
+		if (!p->req.headers[p->te].value.len)
 			return refuse(p, 400, "empty Transfer-Encoding");
 		if (!(ll->flags & F_CHUNKED) || !value_is(p, p->te, "chunked"))
 			return refuse(p, 501, "transfer coding not implemented");
@@ -323,13 +323,26 @@ void http_free(struct http_parser *p)
 
 static int status_of(struct http_parser *p, llhttp_errno_t e)
 {
-	switch (e) {
-	case HPE_USER: return p->status;
-	case HPE_PAUSED_H2_UPGRADE:
-	case HPE_INVALID_VERSION: return 505;
-	case HPE_INVALID_METHOD: return 501;
-	default: return 400;
-	}
+	if (p->status) /* refused by a callback: llhttp reports its own code for some */
+		return p->status;
+	if (e == HPE_INVALID_TRANSFER_ENCODING) /* a coding after chunked */
+		return 501;
+	/* A well-formed version llhttp does not know ("1.2", "3.0"), unlike
+	 * "Expected CRLF after version", is a version we do not support. */
+	if (e == HPE_INVALID_VERSION && !strncmp(llhttp_get_error_reason(&p->ll), "Invalid", 7))
+		return 505;
+	return e == HPE_PAUSED_H2_UPGRADE ? 505 : 400;
+}
+
+/* llhttp takes a bare LF after the request line and a bare CR before the
+ * final CRLF: only CRLF may end a line of the head. */
+static bool crlf_only(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) ||
+		    (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n')))
+			return false;
+	return true;
 }
 
 enum http_result http_parse(struct http_parser *p, char *buf, size_t *len)
@@ -349,6 +362,11 @@ enum http_result http_parse(struct http_parser *p, char *buf, size_t *len)
 		if (p->state == DONE)
 			return body_finish(&p->req.body) < 0 ? (p->status = 500, HTTP_ERROR) : HTTP_DONE;
 		p->head_end = p->parsed; /* paused at the end of the head */
+		if (!crlf_only(buf, p->head_end)) {
+			p->status = 400;
+			p->reason = "bare CR or LF in the request head";
+			break;
+		}
 		llhttp_resume(&p->ll);
 		p->resumed = true; /* a body-less message completes on the next execute */
 	}
