@@ -1,0 +1,34 @@
+"""README's variable table is the binary's own table (`wsginit --help`)."""
+import os
+import re
+
+from conftest import ROOT, run_binary
+
+
+def table(text):
+    lines = text.splitlines()
+    start = lines.index("| variable | default | meaning |")
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+def test_readme_table_matches_help():
+    help_rows = table(run_binary({}, ["--help"]).stdout)
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme_rows = table(f.read())
+    assert readme_rows == help_rows
+
+
+def test_help_table_names_every_variable_of_the_design():
+    names = [re.match(r"\| (\w+) \|", r).group(1) for r in table(run_binary({}, ["--help"]).stdout)[2:]]
+    for name in ("APP", "HOST", "PORT", "BIND", "WORKERS", "WEB_CONCURRENCY", "MAX_WORKERS", "THREADS",
+                 "TIMEOUT", "GRACEFUL_TIMEOUT", "KEEP_ALIVE", "MAX_REQUESTS", "MAX_REQUESTS_JITTER",
+                 "PRELOAD", "RUN_AS", "CHDIR", "ROOT_PATH", "LOG_LEVEL", "LOG_FORMAT", "ACCESS_LOG",
+                 "ACCESS_LOG_FORMAT", "FORWARDED_ALLOW_IPS", "LIMIT_REQUEST_LINE", "LIMIT_REQUEST_FIELDS",
+                 "LIMIT_REQUEST_FIELD_SIZE", "MAX_BODY_SIZE", "HEALTH_PATH", "ADMIN_BIND",
+                 "SHUTDOWN_DELAY", "SECCOMP"):
+        assert name in names
