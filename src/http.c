@@ -26,6 +26,7 @@ static int on_message_begin(llhttp_t *ll)
 {
 	struct http_parser *p = P(ll);
 	p->state = HEAD;
+	p->line_len = 7; /* the two spaces and "HTTP/": spans give the rest */
 	return 0;
 }
 

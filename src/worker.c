@@ -26,6 +26,7 @@
 #define READ_BUF 16384
 #define LINGER_TIMEOUT 2.0 /* to let a refused client read its 4xx */
 #define ACCEPT_PAUSE 0.1   /* after EMFILE: accept again later, do not spin */
+#define SPARE_BUFS 64
 
 enum { NONE, READING, IDLE, LINGER, NLISTS };
 
@@ -47,6 +48,8 @@ struct worker {
 	bool stop_asked, drained, accepting;
 	double now, accept_again;
 	long served, max_requests;
+	char *spare; /* free read buffers, linked through their first bytes */
+	int nspare;
 	/* app threads (THREADS > 1) */
 	pthread_t *threads;
 	pthread_mutex_t mu;
@@ -100,6 +103,32 @@ static int next_timeout_ms(const struct worker *w)
 	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
 }
 
+/* ---------- read buffers: a connection holds one only while a request arrives ---------- */
+
+static char *buf_get(struct worker *w)
+{
+	char *b = w->spare;
+	if (b) {
+		memcpy(&w->spare, b, sizeof b);
+		w->nspare--;
+		return b;
+	}
+	if (!(b = malloc(READ_BUF)))
+		abort();
+	return b;
+}
+
+static void buf_put(struct worker *w, char *b)
+{
+	if (w->nspare >= SPARE_BUFS) {
+		free(b);
+		return;
+	}
+	memcpy(b, &w->spare, sizeof b);
+	w->spare = b;
+	w->nspare++;
+}
+
 /* ---------- connections ---------- */
 
 static void conn_close(struct worker *w, struct conn *c)
@@ -107,7 +136,10 @@ static void conn_close(struct worker *w, struct conn *c)
 	list_remove(w, c);
 	close(c->fd);
 	http_free(&c->parser);
-	free(c->buf);
+	if (c->cap == READ_BUF)
+		buf_put(w, c->buf);
+	else
+		free(c->buf);
 	free(c);
 	w->nconns--;
 }
@@ -210,6 +242,11 @@ static bool advance(struct worker *w, struct conn *c)
 	if (!http_started(&c->parser)) {
 		if (c->list == NONE)
 			list_push(w, c, IDLE);
+		if (!c->len && c->cap == READ_BUF) { /* idle connections hold no buffer */
+			buf_put(w, c->buf);
+			c->buf = NULL;
+			c->cap = 0;
+		}
 	} else if (c->list != READING || http_in_body(&c->parser)) {
 		list_push(w, c, READING); /* the header clock starts once; body reads renew it */
 	}
@@ -239,9 +276,12 @@ static void on_readable(struct worker *w, struct conn *c)
 		if (c->len == c->cap) {
 			if (c->cap >= w->head_max)
 				return reject(w, c, 431, "request head too large");
-			c->cap = c->cap ? c->cap * 2 : READ_BUF;
-			if (!(c->buf = realloc(c->buf, c->cap)))
+			if (!c->cap) {
+				c->buf = buf_get(w);
+				c->cap = READ_BUF;
+			} else if (!(c->buf = realloc(c->buf, c->cap *= 2))) {
 				abort();
+			}
 		}
 		size_t room = c->cap - c->len;
 		ssize_t n = read(c->fd, c->buf + c->len, room);
