@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.index),
+    path("hello/<str:name>/", views.hello),
+    path("users/", views.users),
+    path("contact/", views.contact),
+    path("stream/", views.stream),
+    path("admin/", admin.site.urls),
+]
