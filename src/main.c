@@ -5,6 +5,7 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "proctitle.h"
 #include "wsgi.h"
 
 #include <errno.h>
@@ -23,10 +24,12 @@ static int usage(FILE *out, int code)
 
 int main(int argc, char **argv)
 {
-	const char *opt = argc > 1 ? argv[1] : "";
+	char opt[16];
+	snprintf(opt, sizeof opt, "%s", argc > 1 ? argv[1] : "");
 	if (argc > 2 || (argc == 2 && strcmp(opt, "--check") && strcmp(opt, "--print-config") &&
 			 strcmp(opt, "--help") && strcmp(opt, "--version")))
 		return usage(stderr, EXIT_CONFIG);
+	proctitle_init(argc, argv);
 	if (!strcmp(opt, "--help"))
 		return usage(stdout, EXIT_OK);
 	if (!strcmp(opt, "--version"))
@@ -55,5 +58,7 @@ int main(int argc, char **argv)
 	int nls = listen_open(&cfg, ls);
 	if (nls < 0)
 		return EXIT_ERROR;
+	if (cfg.preload && wsgi_init(&cfg) < 0) /* workers fork from it: shared pages */
+		return EXIT_APP_LOAD;
 	return master_run(&cfg, ls, nls);
 }

@@ -1,11 +1,16 @@
-/* The master loop, synchronous as tini's: signals arrive on a signalfd, every
- * child is reaped with waitpid(-1), workers live in a fixed slot table. */
+/* The master loop, synchronous as tini's: signals arrive on a signalfd,
+ * workers' notes on a pipe, every child is reaped with waitpid(-1), and
+ * workers live in a fixed slot table (nginx's ngx_processes[]). */
 #include "master.h"
 
 #include "log.h"
+#include "proctitle.h"
+#include "slots.h"
 #include "worker.h"
+#include "wsgi.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,71 +18,124 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define FAST_STOP_TIMEOUT 1.0 /* INT/QUIT: then SIGKILL */
+#define ABORT_GRACE 2.0       /* after SIGABRT for the tracebacks, SIGKILL */
 #define BACKOFF_MAX 10.0
+#define MAX_TARGET 1024
 
 enum { RUNNING, GRACEFUL, FAST };
+/* A slot's life: booting (importing the app), ready, retiring (asked for a
+ * replacement), stopping (TERM, QUIT or ABRT sent; SIGKILL at kill_at). */
+enum { FREE, BOOTING, READY, RETIRING, STOPPING };
 
 struct slot {
-	pid_t pid; /* 0: empty, to be respawned */
-	double started;
+	pid_t pid;
+	int state, generation, number;
+	bool aborted; /* SIGABRT sent for TIMEOUT */
+	double started, kill_at;
 };
 
 struct master {
 	const struct config *cfg;
 	const struct listener *ls;
 	int nls;
-	struct slot *slots;
-	int sigfd;
-	int state;
-	int exit_code;
-	double now, kill_at, respawn_at, backoff;
-	sigset_t handled;
+	struct slot slots[SLOTS_MAX];
+	struct slot_shared *shared;
+	int sigfd, notes[2];
+	int state, exit_code, target, generation, numbers;
+	double now, respawn_at, backoff;
 };
 
-static double monotonic(void)
+static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return slots_now_ms() / 1000.0;
 }
 
-static void spawn(struct master *m, int i)
+static void spawn(struct master *m)
 {
-	pid_t pid = fork();
-	if (pid < 0) {
-		log_msg(LOG_ERROR, "fork: %s", strerror(errno));
-		m->respawn_at = m->now + 1;
+	int i = 0;
+	while (i < SLOTS_MAX && m->slots[i].state != FREE)
+		i++;
+	if (i == SLOTS_MAX)
 		return;
-	}
+	m->shared[i] = (struct slot_shared){0};
+	struct worker_args a = {m->cfg, m->ls, m->nls, i, ++m->numbers, &m->shared[i], m->notes[1],
+				m->cfg->preload};
+	wsgi_before_fork();
+	pid_t pid = fork();
 	if (pid == 0) {
 		/* The child starts with a clean signal state, as tini's restore_signals. */
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(m->sigfd);
+		close(m->notes[0]);
 		prctl(PR_SET_PDEATHSIG, SIGTERM); /* orphaned workers drain and go */
-		_exit(worker_run(m->cfg, m->ls, m->nls));
+		wsgi_after_fork_child();
+		_exit(worker_run(&a));
 	}
-	m->slots[i] = (struct slot){pid, m->now};
+	wsgi_after_fork_parent();
+	if (pid < 0) {
+		log_msg(LOG_ERROR, "fork: %s", strerror(errno));
+		m->respawn_at = m->now + 1;
+		return;
+	}
+	m->slots[i] = (struct slot){pid, BOOTING, m->generation, a.number, false, m->now, 0};
 }
 
-static int alive(const struct master *m)
+static int count(const struct master *m, bool (*want)(const struct master *, const struct slot *))
 {
 	int n = 0;
-	for (int i = 0; i < m->cfg->workers; i++)
-		n += m->slots[i].pid > 0;
+	for (int i = 0; i < SLOTS_MAX; i++)
+		n += m->slots[i].state != FREE && want(m, &m->slots[i]);
 	return n;
 }
 
-static void signal_all(const struct master *m, int sig)
+static bool any(const struct master *m, const struct slot *s)
 {
-	for (int i = 0; i < m->cfg->workers; i++)
-		if (m->slots[i].pid > 0)
-			kill(m->slots[i].pid, sig);
+	(void)m, (void)s;
+	return true;
+}
+
+/* Counts toward the target: current generation, not on its way out. */
+static bool serving(const struct master *m, const struct slot *s)
+{
+	return s->generation == m->generation && (s->state == BOOTING || s->state == READY);
+}
+
+static bool ready(const struct master *m, const struct slot *s)
+{
+	return serving(m, s) && s->state == READY;
+}
+
+static void stop_slot(struct master *m, struct slot *s, int sig, double grace)
+{
+	if (s->state == STOPPING)
+		return;
+	kill(s->pid, sig);
+	s->state = STOPPING;
+	s->kill_at = m->now + grace;
+}
+
+/* Keeps `target` workers of the current generation; old or retiring workers
+ * stop only once enough new ones are ready, so none of the capacity is lost. */
+static void maintain(struct master *m)
+{
+	if (m->state != RUNNING)
+		return;
+	for (int n = count(m, serving); n < m->target && m->now >= m->respawn_at; n++)
+		spawn(m);
+	int extra = count(m, serving) - m->target;
+	bool replaced = count(m, ready) >= m->target;
+	for (int i = SLOTS_MAX - 1; i >= 0; i--) {
+		struct slot *s = &m->slots[i];
+		if (s->state == FREE || s->state == STOPPING)
+			continue;
+		if (serving(m, s) ? extra-- > 0 : replaced)
+			stop_slot(m, s, SIGTERM, m->cfg->graceful_timeout);
+	}
 }
 
 static void stop(struct master *m, int how)
@@ -86,37 +144,55 @@ static void stop(struct master *m, int how)
 		return;
 	m->state = how;
 	double limit = how == GRACEFUL ? m->cfg->graceful_timeout : FAST_STOP_TIMEOUT;
-	m->kill_at = m->now + limit;
 	log_msg(LOG_INFO, "%s stop: %d workers, %.3g s before SIGKILL",
-		how == GRACEFUL ? "Graceful" : "Fast", alive(m), limit);
-	signal_all(m, how == GRACEFUL ? SIGTERM : SIGQUIT);
+		how == GRACEFUL ? "Graceful" : "Fast", count(m, any), limit);
+	for (int i = 0; i < SLOTS_MAX; i++) {
+		struct slot *s = &m->slots[i];
+		if (s->state == STOPPING && how == FAST)
+			s->state = READY; /* a fast stop overrides a graceful one */
+		if (s->state != FREE)
+			stop_slot(m, s, how == GRACEFUL ? SIGTERM : SIGQUIT, limit);
+	}
+}
+
+/* A new generation failed to import: keep the one that runs, if any. */
+static bool abandon_reload(struct master *m, const struct slot *failed)
+{
+	for (int i = 0; i < SLOTS_MAX; i++) {
+		const struct slot *s = &m->slots[i];
+		if (s->state == READY && s->generation != failed->generation) {
+			log_msg(LOG_ERROR, "Reload failed: the new app does not import; keeping the running workers");
+			m->generation = s->generation;
+			return true;
+		}
+	}
+	return false;
 }
 
 static void worker_exited(struct master *m, struct slot *s, int status)
 {
-	pid_t pid = s->pid;
 	bool young = m->now - s->started < 1.0;
-	s->pid = 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_APP_LOAD) {
-		log_msg(LOG_CRITICAL, "Worker (pid:%d) could not load the app: stopping", (int)pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_APP_LOAD && !abandon_reload(m, s)) {
+		log_msg(LOG_CRITICAL, "Worker (pid:%d) could not load the app: stopping", (int)s->pid);
 		m->exit_code = EXIT_APP_LOAD;
 		stop(m, FAST);
-		return;
-	}
-	if (WIFSIGNALED(status))
-		log_msg(m->state ? LOG_INFO : LOG_ERROR, "Worker (pid:%d) was sent %s!%s", (int)pid,
-			strsignal(WTERMSIG(status)),
+	} else if (WIFSIGNALED(status)) {
+		log_msg(s->state == STOPPING ? LOG_INFO : LOG_ERROR, "Worker (pid:%d) was sent %s!%s",
+			(int)s->pid, strsignal(WTERMSIG(status)),
 			WTERMSIG(status) == SIGKILL ? " Perhaps out of memory?" : "");
-	else if (WEXITSTATUS(status) != EXIT_OK)
-		log_msg(LOG_ERROR, "Worker (pid:%d) exited with code %d", (int)pid, WEXITSTATUS(status));
-	else
-		log_msg(LOG_INFO, "Worker exiting (pid: %d)", (int)pid);
-	if (m->state == RUNNING) { /* respawn, backing off while workers die young */
+	} else if (WEXITSTATUS(status) != EXIT_OK) {
+		log_msg(LOG_ERROR, "Worker (pid:%d) exited with code %d", (int)s->pid, WEXITSTATUS(status));
+	} else {
+		log_msg(LOG_INFO, "Worker exiting (pid: %d)", (int)s->pid);
+	}
+	if (s->state != STOPPING && m->state == RUNNING) { /* died: back off while workers die young */
 		m->backoff = young ? (m->backoff ? m->backoff * 2 : 0.1) : 0;
 		if (m->backoff > BACKOFF_MAX)
 			m->backoff = BACKOFF_MAX;
 		m->respawn_at = m->now + m->backoff;
 	}
+	s->state = FREE;
+	s->pid = 0;
 }
 
 /* Reaps every child: workers, and orphans re-parented to us (PID 1, subreaper). */
@@ -126,14 +202,23 @@ static void reap(struct master *m)
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct slot *s = NULL;
-		for (int i = 0; i < m->cfg->workers && !s; i++)
-			if (m->slots[i].pid == pid)
+		for (int i = 0; i < SLOTS_MAX && !s; i++)
+			if (m->slots[i].state != FREE && m->slots[i].pid == pid)
 				s = &m->slots[i];
 		if (s)
 			worker_exited(m, s, status);
 		else
 			log_msg(LOG_DEBUG, "reaped process %d", (int)pid);
 	}
+}
+
+static void resize(struct master *m, int delta)
+{
+	int target = m->target + delta;
+	if (target < 1 || target > MAX_TARGET)
+		return;
+	m->target = target;
+	log_msg(LOG_INFO, "Number of workers: %d", target);
 }
 
 static void on_signal(struct master *m, int sig)
@@ -143,64 +228,109 @@ static void on_signal(struct master *m, int sig)
 	case SIGTERM: stop(m, m->state == GRACEFUL ? FAST : GRACEFUL); break;
 	case SIGINT:
 	case SIGQUIT: stop(m, FAST); break;
-	default: log_msg(LOG_INFO, "Ignoring %s", strsignal(sig)); break;
+	case SIGHUP:
+		if (m->state == RUNNING) {
+			m->generation++;
+			log_msg(LOG_INFO, "Hang up: starting new workers%s", m->cfg->preload
+				? " (PRELOAD: the app imported at start is kept)" : " that import the app anew");
+		}
+		break;
+	case SIGTTIN: resize(m, 1); break;
+	case SIGTTOU: resize(m, -1); break;
+	case SIGUSR1: log_msg(LOG_INFO, "USR1: logs go to stdout and stderr, nothing to reopen"); break;
+	default: log_msg(LOG_DEBUG, "Ignoring %s", strsignal(sig)); break;
 	}
 }
 
-static int setup_signals(struct master *m)
+static void on_notes(struct master *m)
+{
+	struct slot_msg msg;
+	while (read(m->notes[0], &msg, sizeof msg) == sizeof msg) {
+		if (msg.slot >= SLOTS_MAX)
+			continue;
+		struct slot *s = &m->slots[msg.slot];
+		if (msg.note == NOTE_READY && s->state == BOOTING)
+			s->state = READY;
+		else if (msg.note == NOTE_RETIRE && s->state == READY)
+			s->state = RETIRING;
+	}
+}
+
+/* TIMEOUT: an app call (or the loop itself) silent too long. SIGABRT makes
+ * faulthandler print every thread's traceback; SIGKILL follows. */
+static void check_timeouts(struct master *m)
+{
+	long long now = slots_now_ms(), limit = (long long)(m->cfg->timeout * 1000);
+	for (int i = 0; i < SLOTS_MAX; i++) {
+		struct slot *s = &m->slots[i];
+		if (s->state == STOPPING && m->now >= s->kill_at) {
+			kill(s->pid, SIGKILL);
+			s->kill_at = m->now + 60;
+		}
+		if (!limit || s->state == FREE || s->state == BOOTING || s->aborted)
+			continue;
+		long long busy = atomic_load(&m->shared[i].busy_since_ms);
+		long long beat = atomic_load(&m->shared[i].beat_ms);
+		if ((busy && now - busy > limit) || (!busy && beat && now - beat > limit)) {
+			log_msg(LOG_CRITICAL, "WORKER TIMEOUT (pid:%d)", (int)s->pid);
+			kill(s->pid, SIGABRT);
+			s->aborted = true;
+			if (s->state != STOPPING || s->kill_at > m->now + ABORT_GRACE)
+				s->kill_at = m->now + ABORT_GRACE;
+			s->state = STOPPING;
+		}
+	}
+}
+
+static int setup(struct master *m)
 {
 	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP,
 				   SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH};
-	sigemptyset(&m->handled);
+	sigset_t set;
+	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-		sigaddset(&m->handled, sigs[i]);
-	if (sigprocmask(SIG_BLOCK, &m->handled, NULL) < 0 ||
-	    (m->sigfd = signalfd(-1, &m->handled, SFD_CLOEXEC)) < 0) {
-		log_msg(LOG_CRITICAL, "signalfd: %s", strerror(errno));
+		sigaddset(&set, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+	    (m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+	    pipe2(m->notes, O_CLOEXEC) < 0 || fcntl(m->notes[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    !(m->shared = slots_map())) {
+		log_msg(LOG_CRITICAL, "master setup: %s", strerror(errno));
 		return -1;
 	}
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_msg(LOG_WARNING, "cannot become a child subreaper: %s", strerror(errno));
 	return 0;
 }
 
 static int wait_ms(const struct master *m)
 {
-	double until = m->state ? m->kill_at : m->respawn_at;
-	if (m->state == RUNNING && alive(m) == m->cfg->workers)
-		return -1;
-	double ms = (until - m->now) * 1000 + 1;
-	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+	double ms = 1000; /* timeouts are checked every second */
+	if (m->state == RUNNING && count(m, serving) < m->target)
+		ms = (m->respawn_at - m->now) * 1000 + 1;
+	return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
 }
 
 int master_run(const struct config *cfg, const struct listener *ls, int nls)
 {
-	struct master m = {.cfg = cfg, .ls = ls, .nls = nls, .now = monotonic()};
-	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		log_msg(LOG_WARNING, "cannot become a child subreaper: %s", strerror(errno));
-	if (setup_signals(&m) < 0)
+	static struct master m; /* one per process, and too big for the stack */
+	m = (struct master){.cfg = cfg, .ls = ls, .nls = nls, .target = cfg->workers, .now = now_s()};
+	if (setup(&m) < 0)
 		return EXIT_ERROR;
-	m.slots = calloc((size_t)cfg->workers, sizeof *m.slots);
-	if (!m.slots)
-		abort();
+	proctitle_set("wsginit: master [%s]", cfg->app);
 	log_msg(LOG_INFO, "Starting %d workers (%d thread%s each)", cfg->workers, cfg->threads,
 		cfg->threads > 1 ? "s" : "");
-	while (m.state == RUNNING || alive(&m) > 0) {
-		for (int i = 0; m.state == RUNNING && i < cfg->workers && m.now >= m.respawn_at; i++)
-			if (!m.slots[i].pid)
-				spawn(&m, i);
-		struct pollfd p = {.fd = m.sigfd, .events = POLLIN};
-		int r = poll(&p, 1, wait_ms(&m));
-		m.now = monotonic();
+	while (m.state == RUNNING || count(&m, any) > 0) {
+		maintain(&m);
+		struct pollfd p[2] = {{.fd = m.sigfd, .events = POLLIN}, {.fd = m.notes[0], .events = POLLIN}};
+		poll(p, 2, wait_ms(&m));
+		m.now = now_s();
 		struct signalfd_siginfo si;
-		if (r > 0 && read(m.sigfd, &si, sizeof si) == sizeof si)
+		while (read(m.sigfd, &si, sizeof si) == sizeof si)
 			on_signal(&m, (int)si.ssi_signo);
-		if (m.state && m.now >= m.kill_at && alive(&m)) {
-			log_msg(LOG_WARNING, "Killing %d workers still running", alive(&m));
-			signal_all(&m, SIGKILL);
-			m.kill_at = m.now + 60;
-		}
+		on_notes(&m);
+		check_timeouts(&m);
 	}
 	reap(&m);
 	log_msg(LOG_INFO, "Shutting down: exit %d", m.exit_code);
-	free(m.slots);
 	return m.exit_code;
 }

@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "log.h"
 #include "master.h"
+#include "proctitle.h"
 #include "wsgi.h"
 
 #include <arpa/inet.h>
@@ -37,6 +38,7 @@ struct tlist {
 
 struct worker {
 	const struct config *cfg;
+	const struct worker_args *args;
 	const struct listener *ls;
 	int nls;
 	int ep, sigfd, donefd;
@@ -48,6 +50,7 @@ struct worker {
 	bool stop_asked, drained, accepting;
 	double now, accept_again;
 	long served, max_requests;
+	bool retiring;
 	char *spare; /* free read buffers, linked through their first bytes */
 	int nspare;
 	/* app threads (THREADS > 1) */
@@ -56,13 +59,24 @@ struct worker {
 	pthread_cond_t cv;
 	struct conn *queue, *queue_tail, *done;
 	bool quit;
+	atomic_llong *busy_since; /* per app thread, ms; 0 when idle */
+	atomic_int next_thread;
 };
 
-static double monotonic(void)
+static void note(const struct worker *w, enum slot_note what)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	struct slot_msg m = {(uint16_t)w->args->slot, (uint8_t)what};
+	if (write(w->args->notes, &m, sizeof m) != sizeof m)
+		log_msg(LOG_WARNING, "cannot tell the master: %s", strerror(errno));
+}
+
+/* Runs the app on c, with the table showing since when this thread is busy. */
+static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
+{
+	atomic_store(busy, slots_now_ms());
+	c->keep = wsgi_handle(c, w->stopping);
+	atomic_store(busy, 0);
+	atomic_fetch_add(&w->args->shared->requests, 1);
 }
 
 /* ---------- timer lists ---------- */
@@ -89,6 +103,7 @@ static void list_push(struct worker *w, struct conn *c, int which)
 	c->list = which;
 }
 
+/* At most a second: the loop's turns are the worker's heartbeat. */
 static int next_timeout_ms(const struct worker *w)
 {
 	double first = -1;
@@ -97,10 +112,8 @@ static int next_timeout_ms(const struct worker *w)
 			first = w->lists[i].head->deadline;
 	if (!w->accepting && !w->stopping && (first < 0 || w->accept_again < first))
 		first = w->accept_again;
-	if (first < 0)
-		return -1;
-	double ms = (first - w->now) * 1000 + 1;
-	return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+	double ms = first < 0 ? 1000 : (first - w->now) * 1000 + 1;
+	return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
 }
 
 /* ---------- read buffers: a connection holds one only while a request arrives ---------- */
@@ -204,9 +217,12 @@ static void hand_off(struct worker *w, struct conn *c);
 /* After a response: false when the connection was closed. */
 static bool next_request(struct worker *w, struct conn *c)
 {
-	if (w->max_requests && ++w->served >= w->max_requests && !w->stopping) {
-		log_msg(LOG_INFO, "Worker reached MAX_REQUESTS (%ld): restarting", w->max_requests);
-		w->stopping = true;
+	if (w->max_requests && ++w->served >= w->max_requests && !w->retiring) {
+		/* Serve on until the master has a replacement ready and sends TERM. */
+		log_msg(LOG_INFO, "Worker reached MAX_REQUESTS (%ld): asking for a replacement",
+			w->max_requests);
+		note(w, NOTE_RETIRE);
+		w->retiring = true;
 	}
 	if (!c->keep || w->stopping) {
 		conn_close(w, c);
@@ -235,7 +251,7 @@ static bool advance(struct worker *w, struct conn *c)
 			hand_off(w, c);
 			return false;
 		}
-		c->keep = wsgi_handle(c, w->stopping);
+		serve(w, c, &w->args->shared->busy_since_ms);
 		if (!next_request(w, c))
 			return false;
 	}
@@ -303,6 +319,7 @@ static void on_readable(struct worker *w, struct conn *c)
 static void *app_thread(void *arg)
 {
 	struct worker *w = arg;
+	atomic_llong *busy = &w->busy_since[atomic_fetch_add(&w->next_thread, 1)];
 	wsgi_thread_begin();
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
@@ -314,7 +331,7 @@ static void *app_thread(void *arg)
 		if (!(w->queue = c->qnext))
 			w->queue_tail = NULL;
 		pthread_mutex_unlock(&w->mu);
-		c->keep = wsgi_handle(c, w->stopping);
+		serve(w, c, busy);
 		pthread_mutex_lock(&w->mu);
 		c->qnext = w->done;
 		w->done = c;
@@ -367,7 +384,8 @@ static int start_threads(struct worker *w)
 	pthread_cond_init(&w->cv, NULL);
 	w->donefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->threads = calloc((size_t)w->cfg->threads, sizeof *w->threads);
-	if (w->donefd < 0 || !w->threads)
+	w->busy_since = calloc((size_t)w->cfg->threads, sizeof *w->busy_since);
+	if (w->donefd < 0 || !w->threads || !w->busy_since)
 		return -1;
 	for (int i = 0; i < w->cfg->threads; i++)
 		if (pthread_create(&w->threads[i], NULL, app_thread, w) != 0)
@@ -396,9 +414,10 @@ static void watch_listeners(struct worker *w, bool on)
 	w->accepting = on;
 }
 
-static void on_accept(struct worker *w, const struct listener *l)
+/* Accepts up to a batch; false once the backlog is empty. */
+static bool on_accept(struct worker *w, const struct listener *l)
 {
-	for (int i = 0; i < 64 && !w->stopping; i++) {
+	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss = {0};
 		socklen_t len = sizeof ss;
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -411,13 +430,19 @@ static void on_accept(struct worker *w, const struct listener *l)
 			watch_listeners(w, false);
 			w->accept_again = w->now + ACCEPT_PAUSE;
 		}
-		return;
+		return false;
 	}
+	return true;
 }
 
-/* Graceful stop: accept nothing more, close idle connections, finish the rest. */
+/* Graceful stop: take what waits in the listen backlog (it would be reset
+ * with the listener), accept nothing more, close idle connections, finish
+ * the rest. */
 static void begin_stop(struct worker *w)
 {
+	for (int i = 0; i < w->nls; i++)
+		for (int n = 0; n < 64 && w->nconns < 4096 && on_accept(w, &w->ls[i]); n++)
+			;
 	w->stopping = w->drained = true;
 	if (w->accepting)
 		watch_listeners(w, false);
@@ -456,6 +481,22 @@ static void expire(struct worker *w)
 	}
 	if (!w->accepting && !w->stopping && w->now >= w->accept_again)
 		watch_listeners(w, true);
+}
+
+/* The heartbeat: this turn of the loop, and the oldest app call in progress. */
+static void beat(struct worker *w)
+{
+	struct slot_shared *me = w->args->shared;
+	atomic_store(&me->beat_ms, (long long)(w->now * 1000));
+	if (w->cfg->threads == 1)
+		return; /* serve() keeps busy_since itself */
+	long long oldest = 0;
+	for (int i = 0; i < w->cfg->threads; i++) {
+		long long t = atomic_load(&w->busy_since[i]);
+		if (t && (!oldest || t < oldest))
+			oldest = t;
+	}
+	atomic_store(&me->busy_since_ms, oldest);
 }
 
 static void dispatch(struct worker *w, struct epoll_event *ev)
@@ -498,10 +539,11 @@ static int setup(struct worker *w)
 	return 0;
 }
 
-int worker_run(const struct config *cfg, const struct listener *ls, int nls)
+int worker_run(const struct worker_args *a)
 {
 	static struct worker w; /* one per process */
-	w = (struct worker){.cfg = cfg, .ls = ls, .nls = nls, .donefd = -1};
+	const struct config *cfg = a->cfg;
+	w = (struct worker){.cfg = cfg, .args = a, .ls = a->ls, .nls = a->nls, .donefd = -1};
 	w.limits = (struct http_limits){cfg->limit_request_line, cfg->limit_request_fields,
 					cfg->limit_request_field_size, cfg->max_body_size};
 	w.head_max = (size_t)cfg->limit_request_line +
@@ -511,17 +553,20 @@ int worker_run(const struct config *cfg, const struct listener *ls, int nls)
 	w.lists[LINGER].timeout = LINGER_TIMEOUT;
 	w.max_requests = cfg->max_requests ? cfg->max_requests + (cfg->max_requests_jitter
 		? random() % (cfg->max_requests_jitter + 1) : 0) : 0;
+	proctitle_set("wsginit: worker %d [%s]", a->number, cfg->app);
 	signal(SIGPIPE, SIG_IGN);
-	if (wsgi_init(cfg) < 0)
+	log_msg(LOG_INFO, "Booting worker with pid: %d", (int)getpid());
+	if (!a->preloaded && wsgi_init(cfg) < 0)
 		return EXIT_APP_LOAD;
 	wsgi_thread_begin();
 	if (setup(&w) < 0)
 		return EXIT_ERROR;
-	log_msg(LOG_INFO, "Booting worker with pid: %d", (int)getpid());
+	note(&w, NOTE_READY);
 	struct epoll_event evs[64];
 	while (!w.stopping || w.nconns > 0) {
 		int n = epoll_wait(w.ep, evs, 64, next_timeout_ms(&w));
-		w.now = monotonic();
+		w.now = slots_now_ms() / 1000.0;
+		beat(&w);
 		for (int i = 0; i < n; i++)
 			dispatch(&w, &evs[i]);
 		if ((w.stop_asked || w.stopping) && !w.drained)

@@ -3,7 +3,21 @@
 #pragma once
 #include "config.h"
 #include "listen.h"
+#include "slots.h"
 
-/* Serves on the listeners until TERM (graceful) or INT/QUIT (at once);
- * returns the process exit status (see master.h). */
-int worker_run(const struct config *cfg, const struct listener *ls, int nls);
+#include <stdbool.h>
+
+struct worker_args {
+	const struct config *cfg;
+	const struct listener *ls;
+	int nls;
+	int slot;                   /* its index in the table and in notes */
+	int number;                 /* for ps: "wsginit: worker N [APP]" */
+	struct slot_shared *shared; /* its entry in the table */
+	int notes;                  /* write end of the master's notes pipe */
+	bool preloaded;             /* the master imported the app already */
+};
+
+/* Serves until TERM (graceful: in-flight requests finish) or INT/QUIT (at
+ * once); returns the process exit status (see master.h). */
+int worker_run(const struct worker_args *a);

@@ -21,6 +21,7 @@ static PyObject *app, *base_env, *format_exception;
 static PyObject *k_method, *k_script, *k_path, *k_query, *k_protocol, *k_ctype, *k_clen,
 	*k_remote_addr, *k_remote_port, *k_server_name, *k_server_port, *k_input;
 static PyObject *proto[2], *methods[64];
+static bool started;
 static __thread PyThreadState *tstate;
 static __thread PyGILState_STATE gilstate;
 
@@ -932,6 +933,7 @@ int wsgi_init(const struct config *config)
 	cfg = config;
 	if (start_python() < 0)
 		return -1;
+	started = true;
 	PyObject *tb = PyImport_ImportModule("traceback");
 	format_exception = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
 	Py_XDECREF(tb);
@@ -941,6 +943,13 @@ int wsgi_init(const struct config *config)
 		log_exception(LOG_CRITICAL, "cannot prepare the WSGI layer");
 		return -1;
 	}
+	/* A worker killed for TIMEOUT gets SIGABRT: every thread's traceback is printed. */
+	PyObject *fh = PyImport_ImportModule("faulthandler");
+	PyObject *on = fh ? PyObject_CallMethod(fh, "enable", "Oi", PySys_GetObject("stderr"), 1) : NULL;
+	Py_XDECREF(on);
+	Py_XDECREF(fh);
+	if (!on)
+		log_exception(LOG_WARNING, "faulthandler is off: a timed-out worker will not show where it hung");
 	app = load_app(cfg->app);
 	if (!app) {
 		char what[300];
@@ -962,6 +971,24 @@ void wsgi_thread_end(void)
 {
 	PyEval_RestoreThread(tstate);
 	PyGILState_Release(gilstate);
+}
+
+void wsgi_before_fork(void)
+{
+	if (started)
+		PyOS_BeforeFork();
+}
+
+void wsgi_after_fork_parent(void)
+{
+	if (started)
+		PyOS_AfterFork_Parent();
+}
+
+void wsgi_after_fork_child(void)
+{
+	if (started)
+		PyOS_AfterFork_Child();
 }
 
 void wsgi_exit(void)

@@ -20,5 +20,11 @@ void wsgi_thread_end(void);
  * is stopping, so the response says Connection: close. */
 bool wsgi_handle(struct conn *c, bool closing);
 
+/* Around fork(): Python's own fork hooks, when Python runs in this process
+ * (the master with PRELOAD); no-ops otherwise. */
+void wsgi_before_fork(void);
+void wsgi_after_fork_parent(void);
+void wsgi_after_fork_child(void);
+
 /* At worker exit: runs atexit handlers and flushes, from the main thread. */
 void wsgi_exit(void);
