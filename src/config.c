@@ -131,6 +131,8 @@ static int parse_seconds(const char *s, double *out)
 {
 	char *end;
 	errno = 0;
+	if (!*s || strspn(s, "0123456789.") != strlen(s)) /* plain decimal seconds */
+		return -1;
 	double d = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(d) || d < 0 || d > 1e7)
 		return -1;
@@ -293,7 +295,8 @@ static int parse_nets(struct config *cfg, const char *s)
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		while (*t == ' ')
 			t++;
-		t[strcspn(t, " ")] = 0;
+		for (char *e = t + strlen(t); e > t && e[-1] == ' ';)
+			*--e = 0;
 		if (cfg->nforwarded == CONFIG_MAX_NETS)
 			return -1;
 		struct config_net *n = &cfg->forwarded_allow[cfg->nforwarded++];

@@ -193,6 +193,9 @@ static int check_target(struct http_parser *p)
 	struct http_request *r = &p->req;
 	const char *t = p->base + r->target.off;
 	uint32_t n = r->target.len, start = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || t[i] == 0x7f)
+			return refuse(p, 400, "control character in the request target");
 	if (n == 1 && t[0] == '*')
 		return r->method == HTTP_OPTIONS ? (r->path = r->target, 0)
 						  : refuse(p, 400, "'*' target without OPTIONS");
@@ -228,6 +231,8 @@ static int on_headers_complete(llhttp_t *ll)
 	r->minor = ll->http_minor;
 	if (r->method == HTTP_CONNECT)
 		return refuse(p, 405, "CONNECT");
+	if (r->minor == 1 && p->req.host < 0)
+		return refuse(p, 400, "HTTP/1.1 request without Host");
 	if (check_target(p))
 		return HPE_USER;
 	if (p->te >= 0) { /* llhttp ignores an empty one and decodes it in HTTP/1.0 */
@@ -326,8 +331,8 @@ static int status_of(struct http_parser *p, llhttp_errno_t e)
 {
 	if (p->status) /* refused by a callback: llhttp reports its own code for some */
 		return p->status;
-	if (e == HPE_INVALID_TRANSFER_ENCODING) /* a coding after chunked */
-		return 501;
+	if (e == HPE_INVALID_TRANSFER_ENCODING) /* a coding after chunked, or chunked twice */
+		return p->te >= 0 ? 400 : 501;
 	/* A well-formed version llhttp does not know ("1.2", "3.0"), unlike
 	 * "Expected CRLF after version", is a version we do not support. */
 	if (e == HPE_INVALID_VERSION && !strncmp(llhttp_get_error_reason(&p->ll), "Invalid", 7))
@@ -335,21 +340,27 @@ static int status_of(struct http_parser *p, llhttp_errno_t e)
 	return e == HPE_PAUSED_H2_UPGRADE ? 505 : 400;
 }
 
-/* llhttp takes a bare LF after the request line and a bare CR before the
- * final CRLF: only CRLF may end a line of the head. */
-static bool crlf_only(const char *p, size_t n)
+/* llhttp takes a bare LF after the request line, a bare CR before the final
+ * CRLF, and obs-fold after an empty value: only CRLF may end a line of the
+ * head, and no line may start with whitespace. */
+static const char *head_error(const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if ((p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) ||
 		    (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n')))
-			return false;
-	return true;
+			return "bare CR or LF in the request head";
+		if (p[i] == '\n' && i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\t'))
+			return "folded header line";
+	}
+	return NULL;
 }
 
 enum http_result http_parse(struct http_parser *p, char *buf, size_t *len)
 {
 	p->base = buf;
-	while (p->parsed < *len || p->resumed) {
+	for (;;) {
+		if (p->parsed == *len && !p->resumed)
+			return HTTP_MORE;
 		p->resumed = false;
 		llhttp_errno_t e = llhttp_execute(&p->ll, buf + p->parsed, *len - p->parsed);
 		if (e == HPE_OK) {
@@ -363,9 +374,8 @@ enum http_result http_parse(struct http_parser *p, char *buf, size_t *len)
 		if (p->state == DONE)
 			return body_finish(&p->req.body) < 0 ? (p->status = 500, HTTP_ERROR) : HTTP_DONE;
 		p->head_end = p->parsed; /* paused at the end of the head */
-		if (!crlf_only(buf, p->head_end)) {
+		if ((p->reason = head_error(buf, p->head_end))) {
 			p->status = 400;
-			p->reason = "bare CR or LF in the request head";
 			break;
 		}
 		llhttp_resume(&p->ll);

@@ -5,7 +5,9 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "privs.h"
 #include "proctitle.h"
+#include "seccomp.h"
 #include "wsgi.h"
 
 #include <errno.h>
@@ -56,8 +58,9 @@ int main(int argc, char **argv)
 	static struct listener ls[CONFIG_MAX_BINDS];
 	log_msg(LOG_INFO, "Starting wsginit %s", WSGINIT_VERSION);
 	int nls = listen_open(&cfg, ls);
-	if (nls < 0)
+	if (nls < 0 || privs_drop(&cfg) < 0)
 		return EXIT_ERROR;
+	log_msg(LOG_INFO, "Workers' seccomp profile: %s", seccomp_describe(cfg.seccomp));
 	if (cfg.preload && wsgi_init(&cfg) < 0) /* workers fork from it: shared pages */
 		return EXIT_APP_LOAD;
 	return master_run(&cfg, ls, nls);

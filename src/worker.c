@@ -8,6 +8,7 @@
 #include "log.h"
 #include "master.h"
 #include "proctitle.h"
+#include "seccomp.h"
 #include "wsgi.h"
 
 #include <arpa/inet.h>
@@ -558,6 +559,8 @@ int worker_run(const struct worker_args *a)
 	log_msg(LOG_INFO, "Booting worker with pid: %d", (int)getpid());
 	if (!a->preloaded && wsgi_init(cfg) < 0)
 		return EXIT_APP_LOAD;
+	if (seccomp_apply(cfg->seccomp) < 0)
+		return EXIT_ERROR;
 	wsgi_thread_begin();
 	if (setup(&w) < 0)
 		return EXIT_ERROR;
