@@ -6,6 +6,7 @@
 #include "log.h"
 #include "master.h"
 #include "privs.h"
+#include "probe.h"
 #include "proctitle.h"
 #include "seccomp.h"
 #include "wsgi.h"
@@ -18,7 +19,7 @@
 static int usage(FILE *out, int code)
 {
 	fprintf(out,
-		"usage: wsginit [--check | --print-config | --help | --version]\n"
+		"usage: wsginit [--check | --print-config | --probe URL | --help | --version]\n"
 		"Serves the WSGI app named by APP. Configuration comes from these environment variables:\n\n");
 	config_help(out);
 	return code;
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
 {
 	char opt[16];
 	snprintf(opt, sizeof opt, "%s", argc > 1 ? argv[1] : "");
+	if (argc == 3 && !strcmp(opt, "--probe"))
+		return probe_run(argv[2]);
 	if (argc > 2 || (argc == 2 && strcmp(opt, "--check") && strcmp(opt, "--print-config") &&
 			 strcmp(opt, "--help") && strcmp(opt, "--version")))
 		return usage(stderr, EXIT_CONFIG);
@@ -58,10 +61,11 @@ int main(int argc, char **argv)
 	static struct listener ls[CONFIG_MAX_BINDS];
 	log_msg(LOG_INFO, "Starting wsginit %s", WSGINIT_VERSION);
 	int nls = listen_open(&cfg, ls);
-	if (nls < 0 || privs_drop(&cfg) < 0)
+	struct admin *admin = NULL;
+	if (nls < 0 || (cfg.admin_set && !(admin = admin_open(&cfg.admin_bind))) || privs_drop(&cfg) < 0)
 		return EXIT_ERROR;
 	log_msg(LOG_INFO, "Workers' seccomp profile: %s", seccomp_describe(cfg.seccomp));
 	if (cfg.preload && wsgi_init(&cfg) < 0) /* workers fork from it: shared pages */
 		return EXIT_APP_LOAD;
-	return master_run(&cfg, ls, nls);
+	return master_run(&cfg, ls, nls, admin);
 }

@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FAST_STOP_TIMEOUT 1.0 /* INT/QUIT: then SIGKILL */
@@ -25,7 +26,7 @@
 #define BACKOFF_MAX 10.0
 #define MAX_TARGET 1024
 
-enum { RUNNING, GRACEFUL, FAST };
+enum { RUNNING, DELAYING, GRACEFUL, FAST }; /* in this order: a stop only escalates */
 /* A slot's life: booting (importing the app), ready, retiring (asked for a
  * replacement), stopping (TERM, QUIT or ABRT sent; SIGKILL at kill_at). */
 enum { FREE, BOOTING, READY, RETIRING, STOPPING };
@@ -33,6 +34,7 @@ enum { FREE, BOOTING, READY, RETIRING, STOPPING };
 struct slot {
 	pid_t pid;
 	int state, generation, number;
+	int reason;   /* why it was stopped, for the restart counter; -1: not a restart */
 	bool aborted; /* SIGABRT sent for TIMEOUT */
 	double started, kill_at;
 };
@@ -42,10 +44,14 @@ struct master {
 	const struct listener *ls;
 	int nls;
 	struct slot slots[SLOTS_MAX];
-	struct slot_shared *shared;
+	struct slots *board;
+	struct slot_shared retired; /* counters of the workers gone */
+	unsigned long restarts[RESTART_REASONS];
+	struct admin *admin;
+	double start_time;
 	int sigfd, notes[2];
 	int state, exit_code, target, generation, numbers;
-	double now, respawn_at, backoff;
+	double now, respawn_at, backoff, delay_until;
 };
 
 static double now_s(void)
@@ -60,8 +66,8 @@ static void spawn(struct master *m)
 		i++;
 	if (i == SLOTS_MAX)
 		return;
-	m->shared[i] = (struct slot_shared){0};
-	struct worker_args a = {m->cfg, m->ls, m->nls, i, ++m->numbers, &m->shared[i], m->notes[1],
+	memset(&m->board->slot[i], 0, sizeof m->board->slot[i]);
+	struct worker_args a = {m->cfg, m->ls, m->nls, i, ++m->numbers, m->board, m->notes[1],
 				m->cfg->preload};
 	wsgi_before_fork();
 	pid_t pid = fork();
@@ -82,7 +88,7 @@ static void spawn(struct master *m)
 		m->respawn_at = m->now + 1;
 		return;
 	}
-	m->slots[i] = (struct slot){pid, BOOTING, m->generation, a.number, false, m->now, 0};
+	m->slots[i] = (struct slot){pid, BOOTING, m->generation, a.number, -1, false, m->now, 0};
 }
 
 static int count(const struct master *m, bool (*want)(const struct master *, const struct slot *))
@@ -110,10 +116,11 @@ static bool ready(const struct master *m, const struct slot *s)
 	return serving(m, s) && s->state == READY;
 }
 
-static void stop_slot(struct master *m, struct slot *s, int sig, double grace)
+static void stop_slot(struct master *m, struct slot *s, int sig, double grace, int reason)
 {
 	if (s->state == STOPPING)
 		return;
+	s->reason = reason;
 	kill(s->pid, sig);
 	s->state = STOPPING;
 	s->kill_at = m->now + grace;
@@ -123,7 +130,7 @@ static void stop_slot(struct master *m, struct slot *s, int sig, double grace)
  * stop only once enough new ones are ready, so none of the capacity is lost. */
 static void maintain(struct master *m)
 {
-	if (m->state != RUNNING)
+	if (m->state > DELAYING)
 		return;
 	for (int n = count(m, serving); n < m->target && m->now >= m->respawn_at; n++)
 		spawn(m);
@@ -134,7 +141,8 @@ static void maintain(struct master *m)
 		if (s->state == FREE || s->state == STOPPING)
 			continue;
 		if (serving(m, s) ? extra-- > 0 : replaced)
-			stop_slot(m, s, SIGTERM, m->cfg->graceful_timeout);
+			stop_slot(m, s, SIGTERM, m->cfg->graceful_timeout,
+				  serving(m, s) ? -1 : s->state == RETIRING ? RESTART_MAX_REQUESTS : RESTART_RELOAD);
 	}
 }
 
@@ -151,7 +159,7 @@ static void stop(struct master *m, int how)
 		if (s->state == STOPPING && how == FAST)
 			s->state = READY; /* a fast stop overrides a graceful one */
 		if (s->state != FREE)
-			stop_slot(m, s, how == GRACEFUL ? SIGTERM : SIGQUIT, limit);
+			stop_slot(m, s, how == GRACEFUL ? SIGTERM : SIGQUIT, limit, -1);
 	}
 }
 
@@ -172,6 +180,15 @@ static bool abandon_reload(struct master *m, const struct slot *failed)
 static void worker_exited(struct master *m, struct slot *s, int status)
 {
 	bool young = m->now - s->started < 1.0;
+	struct slot_shared *counters = &m->board->slot[s - m->slots];
+	slots_add(&m->retired, counters);
+	m->retired.in_flight = 0;
+	if (s->aborted)
+		m->restarts[RESTART_TIMEOUT]++;
+	else if (s->state != STOPPING && m->state <= DELAYING)
+		m->restarts[RESTART_CRASH]++;
+	else if (s->reason >= 0)
+		m->restarts[s->reason]++;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_APP_LOAD && !abandon_reload(m, s)) {
 		log_msg(LOG_CRITICAL, "Worker (pid:%d) could not load the app: stopping", (int)s->pid);
 		m->exit_code = EXIT_APP_LOAD;
@@ -185,7 +202,7 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	} else {
 		log_msg(LOG_INFO, "Worker exiting (pid: %d)", (int)s->pid);
 	}
-	if (s->state != STOPPING && m->state == RUNNING) { /* died: back off while workers die young */
+	if (s->state != STOPPING && m->state <= DELAYING) { /* died: back off while workers die young */
 		m->backoff = young ? (m->backoff ? m->backoff * 2 : 0.1) : 0;
 		if (m->backoff > BACKOFF_MAX)
 			m->backoff = BACKOFF_MAX;
@@ -225,7 +242,18 @@ static void on_signal(struct master *m, int sig)
 {
 	switch (sig) {
 	case SIGCHLD: reap(m); break;
-	case SIGTERM: stop(m, m->state == GRACEFUL ? FAST : GRACEFUL); break;
+	case SIGTERM:
+		if (m->state == RUNNING && m->cfg->shutdown_delay > 0) {
+			/* Readiness fails at once; serving goes on while load balancers catch up. */
+			m->state = DELAYING;
+			m->delay_until = m->now + m->cfg->shutdown_delay;
+			atomic_store(&m->board->draining, true);
+			log_msg(LOG_INFO, "TERM: not ready; serving %.3g s more before the graceful stop",
+				m->cfg->shutdown_delay);
+		} else {
+			stop(m, m->state == GRACEFUL ? FAST : GRACEFUL);
+		}
+		break;
 	case SIGINT:
 	case SIGQUIT: stop(m, FAST); break;
 	case SIGHUP:
@@ -256,6 +284,33 @@ static void on_notes(struct master *m)
 	}
 }
 
+/* The admin endpoints' view of the workers. */
+static void serve_admin(struct master *m, const struct pollfd *fds, int n)
+{
+	static pid_t pids[SLOTS_MAX];
+	static int numbers[SLOTS_MAX];
+	int nw = 0;
+	bool live = false;
+	long long now = slots_now_ms(), limit = (long long)(m->cfg->timeout * 1000);
+	for (int i = 0; i < SLOTS_MAX; i++) {
+		const struct slot *s = &m->slots[i];
+		if (s->state == FREE)
+			continue;
+		pids[nw] = s->pid;
+		numbers[nw++] = s->number;
+		long long beat = atomic_load(&m->board->slot[i].beat_ms);
+		live |= s->state != BOOTING && s->state != STOPPING && (!limit || now - beat <= limit);
+	}
+	struct admin_view v = {
+		.live = live,
+		.ready = m->state == RUNNING && count(m, ready) > 0,
+		.board = m->board, .retired = &m->retired, .pids = pids, .numbers = numbers,
+		.nworkers = nw, .restarts = m->restarts, .ls = m->ls, .nls = m->nls,
+		.start_time = m->start_time,
+	};
+	admin_serve(m->admin, fds, n, m->now, &v);
+}
+
 /* TIMEOUT: an app call (or the loop itself) silent too long. SIGABRT makes
  * faulthandler print every thread's traceback; SIGKILL follows. */
 static void check_timeouts(struct master *m)
@@ -269,8 +324,8 @@ static void check_timeouts(struct master *m)
 		}
 		if (!limit || s->state == FREE || s->state == BOOTING || s->aborted)
 			continue;
-		long long busy = atomic_load(&m->shared[i].busy_since_ms);
-		long long beat = atomic_load(&m->shared[i].beat_ms);
+		long long busy = atomic_load(&m->board->slot[i].busy_since_ms);
+		long long beat = atomic_load(&m->board->slot[i].beat_ms);
 		if ((busy && now - busy > limit) || (!busy && beat && now - beat > limit)) {
 			log_msg(LOG_CRITICAL, "WORKER TIMEOUT (pid:%d)", (int)s->pid);
 			kill(s->pid, SIGABRT);
@@ -293,7 +348,7 @@ static int setup(struct master *m)
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
 	    (m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    pipe2(m->notes, O_CLOEXEC) < 0 || fcntl(m->notes[0], F_SETFL, O_NONBLOCK) < 0 ||
-	    !(m->shared = slots_map())) {
+	    !(m->board = slots_map())) {
 		log_msg(LOG_CRITICAL, "master setup: %s", strerror(errno));
 		return -1;
 	}
@@ -305,15 +360,20 @@ static int setup(struct master *m)
 static int wait_ms(const struct master *m)
 {
 	double ms = 1000; /* timeouts are checked every second */
-	if (m->state == RUNNING && count(m, serving) < m->target)
+	if (m->state <= DELAYING && count(m, serving) < m->target)
 		ms = (m->respawn_at - m->now) * 1000 + 1;
+	if (m->state == DELAYING && (m->delay_until - m->now) * 1000 + 1 < ms)
+		ms = (m->delay_until - m->now) * 1000 + 1;
 	return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
 }
 
-int master_run(const struct config *cfg, const struct listener *ls, int nls)
+int master_run(const struct config *cfg, const struct listener *ls, int nls, struct admin *admin)
 {
 	static struct master m; /* one per process, and too big for the stack */
-	m = (struct master){.cfg = cfg, .ls = ls, .nls = nls, .target = cfg->workers, .now = now_s()};
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	m = (struct master){.cfg = cfg, .ls = ls, .nls = nls, .admin = admin, .target = cfg->workers,
+			    .now = now_s(), .start_time = wall.tv_sec + wall.tv_nsec / 1e9};
 	if (setup(&m) < 0)
 		return EXIT_ERROR;
 	proctitle_set("wsginit: master [%s]", cfg->app);
@@ -321,14 +381,20 @@ int master_run(const struct config *cfg, const struct listener *ls, int nls)
 		cfg->threads > 1 ? "s" : "");
 	while (m.state == RUNNING || count(&m, any) > 0) {
 		maintain(&m);
-		struct pollfd p[2] = {{.fd = m.sigfd, .events = POLLIN}, {.fd = m.notes[0], .events = POLLIN}};
-		poll(p, 2, wait_ms(&m));
+		struct pollfd p[2 + 1 + ADMIN_CONNS] = {{.fd = m.sigfd, .events = POLLIN},
+							 {.fd = m.notes[0], .events = POLLIN}};
+		int np = 2 + (admin ? admin_fds(admin, p + 2) : 0);
+		poll(p, (nfds_t)np, wait_ms(&m));
 		m.now = now_s();
 		struct signalfd_siginfo si;
 		while (read(m.sigfd, &si, sizeof si) == sizeof si)
 			on_signal(&m, (int)si.ssi_signo);
 		on_notes(&m);
 		check_timeouts(&m);
+		if (admin)
+			serve_admin(&m, p + 2, np - 2);
+		if (m.state == DELAYING && m.now >= m.delay_until)
+			stop(&m, GRACEFUL);
 	}
 	reap(&m);
 	log_msg(LOG_INFO, "Shutting down: exit %d", m.exit_code);

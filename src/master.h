@@ -2,6 +2,7 @@
  * child (it may be PID 1), and stops them all on TERM (gracefully) or
  * INT/QUIT (at once). */
 #pragma once
+#include "admin.h"
 #include "config.h"
 #include "listen.h"
 
@@ -13,5 +14,6 @@ enum {
 	EXIT_APP_LOAD = 3, /* the app cannot be imported: fatal, never respawned */
 };
 
-/* Runs until the workers are stopped; returns the exit status. */
-int master_run(const struct config *cfg, const struct listener *ls, int nls);
+/* Runs until the workers are stopped; returns the exit status. admin is
+ * the ADMIN_BIND listener or NULL. */
+int master_run(const struct config *cfg, const struct listener *ls, int nls, struct admin *admin);

@@ -1,15 +1,32 @@
 /* What workers tell the master: a table in MAP_SHARED anonymous memory (no
- * heartbeat files, nothing in /tmp or /dev/shm) and notes on a pipe. */
+ * heartbeat files, nothing in /tmp or /dev/shm) and notes on a pipe. The
+ * master sums the table for /metrics, so a scrape never touches a worker. */
 #pragma once
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SLOTS_MAX 2048 /* up to 1024 workers, twice over during a rollover */
+#define SLOT_METHODS 8 /* GET HEAD POST PUT DELETE PATCH OPTIONS other */
+#define SLOT_CLASSES 5 /* 1xx .. 5xx */
+#define SLOT_BUCKETS 11 /* request duration; +Inf is the count */
+
+/* Upper bounds of the duration buckets, in seconds. */
+extern const double slot_bucket_le[SLOT_BUCKETS];
+extern const char *const slot_method_names[SLOT_METHODS];
 
 struct slot_shared {
 	atomic_llong beat_ms;       /* the worker loop's last turn */
 	atomic_llong busy_since_ms; /* start of the oldest app call in progress, 0 when none */
-	atomic_ulong requests;
+	atomic_int in_flight;
+	atomic_ulong requests[SLOT_METHODS][SLOT_CLASSES];
+	atomic_ulong buckets[SLOT_BUCKETS]; /* not cumulative: one bucket a request */
+	atomic_ullong duration_us, bytes_sent;
+};
+
+struct slots {
+	atomic_bool draining; /* SHUTDOWN_DELAY: readiness fails, serving goes on */
+	struct slot_shared slot[SLOTS_MAX];
 };
 
 enum slot_note { NOTE_READY = 1, NOTE_RETIRE = 2 };
@@ -21,7 +38,13 @@ struct slot_msg {
 };
 
 /* The table, zeroed, shared with every process forked after it; NULL on failure. */
-struct slot_shared *slots_map(void);
+struct slots *slots_map(void);
 
 /* CLOCK_MONOTONIC in milliseconds: the same clock in every process. */
 long long slots_now_ms(void);
+
+/* Counts one finished request in s. */
+void slots_count(struct slot_shared *s, int method, int status, uint64_t bytes, int64_t duration_us);
+
+/* Adds src's counters into dst (the master's sum of workers gone). */
+void slots_add(struct slot_shared *dst, const struct slot_shared *src);

@@ -74,10 +74,14 @@ static void note(const struct worker *w, enum slot_note what)
 /* Runs the app on c, with the table showing since when this thread is busy. */
 static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
 {
+	struct slot_shared *me = &w->args->slots->slot[w->args->slot];
+	struct wsgi_result res;
+	atomic_fetch_add(&me->in_flight, 1);
 	atomic_store(busy, slots_now_ms());
-	c->keep = wsgi_handle(c, w->stopping);
+	c->keep = wsgi_handle(c, w->stopping, &res);
 	atomic_store(busy, 0);
-	atomic_fetch_add(&w->args->shared->requests, 1);
+	atomic_fetch_sub(&me->in_flight, 1);
+	slots_count(me, c->parser.req.method, res.status, res.bytes, res.duration_us);
 }
 
 /* ---------- timer lists ---------- */
@@ -215,6 +219,34 @@ static void reject(struct worker *w, struct conn *c, int status, const char *rea
 
 static void hand_off(struct worker *w, struct conn *c);
 
+static bool is_health(const struct worker *w, const struct conn *c)
+{
+	const char *hp = w->cfg->health_path;
+	const struct http_request *r = &c->parser.req;
+	return hp && (r->method == HTTP_GET || r->method == HTTP_HEAD) && r->path.len == strlen(hp) &&
+	       !memcmp(c->buf + r->path.off, hp, r->path.len);
+}
+
+/* HEALTH_PATH, answered here without Python: it proves this loop turns. */
+static void answer_health(struct worker *w, struct conn *c)
+{
+	const struct http_request *r = &c->parser.req;
+	bool down = w->stopping || atomic_load(&w->args->slots->draining);
+	const char *body = down ? "draining\n" : "ok\n";
+	char head[256];
+	c->keep = r->keep_alive && w->cfg->keep_alive > 0 && !w->stopping;
+	int n = snprintf(head, sizeof head, "HTTP/1.1 %s\r\nServer: wsginit\r\nDate: %s\r\n"
+			 "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
+			 down ? "503 Service Unavailable" : "200 OK", http_date(), strlen(body),
+			 c->keep ? "" : "Connection: close\r\n");
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, r->method == HTTP_HEAD ? 0 : strlen(body)}};
+	if (conn_writev(c, iov, 2) < 0)
+		c->keep = false;
+	if (log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "%s %s -> %s", c->remote[0] ? c->remote : "unix", w->cfg->health_path,
+			down ? "503" : "200");
+}
+
 /* After a response: false when the connection was closed. */
 static bool next_request(struct worker *w, struct conn *c)
 {
@@ -248,11 +280,17 @@ static bool advance(struct worker *w, struct conn *c)
 		if (r == HTTP_MORE)
 			break;
 		list_remove(w, c);
+		if (is_health(w, c)) {
+			answer_health(w, c);
+			if (!next_request(w, c))
+				return false;
+			continue;
+		}
 		if (w->cfg->threads > 1) {
 			hand_off(w, c);
 			return false;
 		}
-		serve(w, c, &w->args->shared->busy_since_ms);
+		serve(w, c, &w->args->slots->slot[w->args->slot].busy_since_ms);
 		if (!next_request(w, c))
 			return false;
 	}
@@ -487,7 +525,7 @@ static void expire(struct worker *w)
 /* The heartbeat: this turn of the loop, and the oldest app call in progress. */
 static void beat(struct worker *w)
 {
-	struct slot_shared *me = w->args->shared;
+	struct slot_shared *me = &w->args->slots->slot[w->args->slot];
 	atomic_store(&me->beat_ms, (long long)(w->now * 1000));
 	if (w->cfg->threads == 1)
 		return; /* serve() keeps busy_since itself */

@@ -13,7 +13,7 @@ struct worker_args {
 	int nls;
 	int slot;                   /* its index in the table and in notes */
 	int number;                 /* for ps: "wsginit: worker N [APP]" */
-	struct slot_shared *shared; /* its entry in the table */
+	struct slots *slots;        /* the table, shared with the master */
 	int notes;                  /* write end of the master's notes pipe */
 	bool preloaded;             /* the master imported the app already */
 };

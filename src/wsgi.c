@@ -5,6 +5,7 @@
 #include "accesslog.h"
 #include "input.h"
 #include "log.h"
+#include "proxy.h"
 
 #include <Python.h>
 #include <ctype.h>
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 static const struct config *cfg;
-static PyObject *app, *base_env, *format_exception;
+static PyObject *app, *base_env, *format_exception, *https;
 static PyObject *k_method, *k_script, *k_path, *k_query, *k_protocol, *k_ctype, *k_clen,
 	*k_remote_addr, *k_remote_port, *k_server_name, *k_server_port, *k_input;
 static PyObject *proto[2], *methods[64];
@@ -532,18 +533,19 @@ static int add_headers(PyObject *env, const char *buf, const struct http_request
 	return 0;
 }
 
-/* SCRIPT_NAME is ROOT_PATH (in the base dict); PATH_INFO loses that prefix. */
-static int add_path(PyObject *env, const char *buf, const struct http_request *req)
+/* SCRIPT_NAME is ROOT_PATH (in the base dict) or a trusted proxy's prefix;
+ * PATH_INFO loses that prefix when it starts with it. */
+static int add_path(PyObject *env, const char *buf, const struct http_request *req, const char *root,
+		    size_t rootlen)
 {
 	char small[1024], *path = req->path.len <= sizeof small ? small : malloc(req->path.len);
 	if (!path)
 		return PyErr_NoMemory(), -1;
 	size_t n = http_decode_path(buf + req->path.off, req->path.len, path);
 	const char *p = path;
-	size_t root = strlen(cfg->root_path);
-	if (root > 1 && n >= root && !memcmp(p, cfg->root_path, root) && (n == root || p[root] == '/')) {
-		p += root;
-		n -= root;
+	if (rootlen > 1 && n >= rootlen && !memcmp(p, root, rootlen) && (n == rootlen || p[rootlen] == '/')) {
+		p += rootlen;
+		n -= rootlen;
 	}
 	int rc = set_steal(env, k_path, PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL));
 	if (path != small)
@@ -584,17 +586,22 @@ static PyObject *method_str(int m)
 	return Py_XNewRef(methods[m]);
 }
 
-static PyObject *build_environ(struct conn *c, PyObject *input)
+static PyObject *build_environ(struct conn *c, const struct proxy_view *pv, PyObject *input)
 {
 	const struct http_request *req = &c->parser.req;
 	const char *buf = c->buf;
+	const char *root = pv->prefix.len ? buf + pv->prefix.off : cfg->root_path;
+	size_t rootlen = pv->prefix.len ? pv->prefix.len : strlen(cfg->root_path);
 	PyObject *env = PyDict_Copy(base_env);
 	if (!env)
 		return NULL;
 	if (set_steal(env, k_method, method_str(req->method)) < 0 ||
 	    PyDict_SetItem(env, k_protocol, proto[req->minor]) < 0 ||
-	    set_steal(env, k_query, slice_str(buf, req->query)) < 0 || add_path(env, buf, req) < 0 ||
-	    set_steal(env, k_remote_addr, PyUnicode_FromString(c->remote)) < 0 ||
+	    set_steal(env, k_query, slice_str(buf, req->query)) < 0 ||
+	    add_path(env, buf, req, root, rootlen) < 0 ||
+	    (pv->prefix.len && set_steal(env, k_script, slice_str(buf, pv->prefix)) < 0) ||
+	    (pv->https && PyDict_SetItemString(env, "wsgi.url_scheme", https) < 0) ||
+	    set_steal(env, k_remote_addr, PyUnicode_FromString(pv->remote)) < 0 ||
 	    set_steal(env, k_remote_port, PyUnicode_FromString(c->remote_port)) < 0 ||
 	    add_server(env, c, buf, req) < 0 || add_headers(env, buf, req) < 0 ||
 	    PyDict_SetItem(env, k_input, input) < 0)
@@ -755,27 +762,30 @@ static void close_result(struct resp *r, PyObject *result)
 	(void)r;
 }
 
-static void log_access(struct conn *c, const struct resp *r, const struct timespec *start)
+static void log_access(struct conn *c, const char *remote, const struct resp *r,
+		       const struct timespec *start, struct wsgi_result *out)
 {
-	if (!accesslog_enabled())
-		return;
 	struct timespec end;
 	clock_gettime(CLOCK_REALTIME, &end);
+	*out = (struct wsgi_result){r->code, r->bytes,
+		(end.tv_sec - start->tv_sec) * 1000000LL + (end.tv_nsec - start->tv_nsec) / 1000};
+	if (!accesslog_enabled())
+		return;
 	struct access a = {
-		.remote = c->remote[0] ? c->remote : "-",
+		.remote = remote[0] ? remote : "-",
 		.buf = c->buf,
 		.req = &c->parser.req,
 		.status = r->code,
 		.bytes = r->bytes,
 		.start = *start,
-		.duration_us = (end.tv_sec - start->tv_sec) * 1000000LL + (end.tv_nsec - start->tv_nsec) / 1000,
+		.duration_us = out->duration_us,
 		.head = head,
 		.head_len = head_len,
 	};
 	accesslog_write(&a);
 }
 
-bool wsgi_handle(struct conn *c, bool closing)
+bool wsgi_handle(struct conn *c, bool closing, struct wsgi_result *out)
 {
 	struct timespec start;
 	clock_gettime(CLOCK_REALTIME, &start);
@@ -783,9 +793,11 @@ bool wsgi_handle(struct conn *c, bool closing)
 	struct resp r = {.c = c, .req = req, .code = 500};
 	r.keep = req->keep_alive && cfg->keep_alive > 0 && !closing;
 	head_len = 0;
+	struct proxy_view pv;
+	proxy_apply(cfg, (const struct sockaddr *)&c->peer, c->remote, c->buf, req, &pv);
 	PyEval_RestoreThread(tstate);
 	PyObject *input = input_new(req->body.data, (Py_ssize_t)req->body.len);
-	PyObject *env = input ? build_environ(c, input) : NULL;
+	PyObject *env = input ? build_environ(c, &pv, input) : NULL;
 	Starter *sr = env ? PyObject_New(Starter, &StarterType) : NULL;
 	PyObject *result = NULL;
 	if (sr) {
@@ -809,7 +821,7 @@ bool wsgi_handle(struct conn *c, bool closing)
 	Py_XDECREF(env);
 	Py_XDECREF(input);
 	tstate = PyEval_SaveThread();
-	log_access(c, &r, &start);
+	log_access(c, pv.remote, &r, &start, out);
 	return r.keep;
 }
 
@@ -855,7 +867,7 @@ static int intern_all(void)
 		{&k_query, "QUERY_STRING"}, {&k_protocol, "SERVER_PROTOCOL"}, {&k_ctype, "CONTENT_TYPE"},
 		{&k_clen, "CONTENT_LENGTH"}, {&k_remote_addr, "REMOTE_ADDR"}, {&k_remote_port, "REMOTE_PORT"},
 		{&k_server_name, "SERVER_NAME"}, {&k_server_port, "SERVER_PORT"}, {&k_input, "wsgi.input"},
-		{&proto[0], "HTTP/1.0"}, {&proto[1], "HTTP/1.1"},
+		{&proto[0], "HTTP/1.0"}, {&proto[1], "HTTP/1.1"}, {&https, "https"},
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		if (!(*keys[i].key = PyUnicode_InternFromString(keys[i].s)))

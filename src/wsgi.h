@@ -15,10 +15,17 @@ void wsgi_thread_begin(void);
 /* Undoes wsgi_thread_begin() for a thread that is about to end. */
 void wsgi_thread_end(void);
 
+/* What a request came to, for the metrics. */
+struct wsgi_result {
+	int status;
+	uint64_t bytes; /* body bytes sent */
+	int64_t duration_us;
+};
+
 /* Runs the app on c's complete request and writes the response. Returns
  * true when the connection may carry another request. closing: the worker
  * is stopping, so the response says Connection: close. */
-bool wsgi_handle(struct conn *c, bool closing);
+bool wsgi_handle(struct conn *c, bool closing, struct wsgi_result *out);
 
 /* Around fork(): Python's own fork hooks, when Python runs in this process
  * (the master with PRELOAD); no-ops otherwise. */

@@ -1,0 +1,240 @@
+/* The admin listener: a fixed set of connections, each read without
+ * blocking until its request line is in, then answered and closed. */
+#include "admin.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define ADMIN_TIMEOUT 2.0
+
+struct client {
+	int fd; /* -1: free */
+	double deadline;
+	size_t len;
+	char buf[1024];
+};
+
+struct admin {
+	int fd;
+	struct client c[ADMIN_CONNS];
+};
+
+struct admin *admin_open(const struct config_addr *addr)
+{
+	struct admin *a = calloc(1, sizeof *a);
+	int one = 1;
+	if (!a)
+		abort();
+	for (int i = 0; i < ADMIN_CONNS; i++)
+		a->c[i].fd = -1;
+	a->fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (a->fd < 0 || setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(a->fd, (const struct sockaddr *)&addr->sa, addr->len) < 0 || listen(a->fd, 64) < 0) {
+		log_msg(LOG_CRITICAL, "cannot listen on ADMIN_BIND=%s: %s", addr->text, strerror(errno));
+		free(a);
+		return NULL;
+	}
+	log_msg(LOG_INFO, "Admin endpoints at: http://%s/livez /readyz /metrics", addr->text);
+	return a;
+}
+
+int admin_fds(const struct admin *a, struct pollfd *fds)
+{
+	int n = 0;
+	fds[n++] = (struct pollfd){.fd = a->fd, .events = POLLIN};
+	for (int i = 0; i < ADMIN_CONNS; i++)
+		if (a->c[i].fd >= 0)
+			fds[n++] = (struct pollfd){.fd = a->c[i].fd, .events = POLLIN};
+	return n;
+}
+
+/* A growing response body; past its size, output is cut, never overflows. */
+struct text {
+	size_t len;
+	char buf[65536];
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(t->buf + t->len, sizeof t->buf - t->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		t->len = t->len + (size_t)n < sizeof t->buf ? t->len + (size_t)n : sizeof t->buf - 1;
+}
+
+static void metric(struct text *t, const char *name, const char *type, const char *help)
+{
+	put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static long rss_bytes(pid_t pid)
+{
+	char path[64];
+	long pages = 0, rss = 0;
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f && fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	if (f)
+		fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static void requests(struct text *t, const struct slot_shared *sum)
+{
+	static const char *const classes[SLOT_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+	metric(t, "wsginit_requests_total", "counter", "Requests answered by the app, by method and status class.");
+	for (int m = 0; m < SLOT_METHODS; m++)
+		for (int c = 0; c < SLOT_CLASSES; c++)
+			if (sum->requests[m][c])
+				put(t, "wsginit_requests_total{method=\"%s\",status=\"%s\"} %lu\n",
+				    slot_method_names[m], classes[c], (unsigned long)sum->requests[m][c]);
+	metric(t, "wsginit_request_duration_seconds", "histogram", "Time from a complete request to the end of its response.");
+	unsigned long cumulative = 0, total = 0;
+	for (int m = 0; m < SLOT_METHODS; m++)
+		for (int c = 0; c < SLOT_CLASSES; c++)
+			total += sum->requests[m][c];
+	for (int b = 0; b < SLOT_BUCKETS; b++) {
+		cumulative += sum->buckets[b];
+		put(t, "wsginit_request_duration_seconds_bucket{le=\"%g\"} %lu\n", slot_bucket_le[b], cumulative);
+	}
+	put(t, "wsginit_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", total);
+	put(t, "wsginit_request_duration_seconds_sum %.6f\n", sum->duration_us / 1e6);
+	put(t, "wsginit_request_duration_seconds_count %lu\n", total);
+	metric(t, "wsginit_requests_in_flight", "gauge", "Requests the app is running now.");
+	put(t, "wsginit_requests_in_flight %d\n", (int)sum->in_flight);
+	metric(t, "wsginit_response_body_bytes_total", "counter", "Response body bytes sent.");
+	put(t, "wsginit_response_body_bytes_total %llu\n", (unsigned long long)sum->bytes_sent);
+}
+
+static void workers(struct text *t, const struct admin_view *v)
+{
+	static const char *const reasons[RESTART_REASONS] = {"timeout", "crash", "max_requests", "reload"};
+	metric(t, "wsginit_workers", "gauge", "Worker processes alive.");
+	put(t, "wsginit_workers %d\n", v->nworkers);
+	metric(t, "wsginit_worker_restarts_total", "counter", "Workers replaced, by reason.");
+	for (int r = 0; r < RESTART_REASONS; r++)
+		put(t, "wsginit_worker_restarts_total{reason=\"%s\"} %lu\n", reasons[r], v->restarts[r]);
+	metric(t, "wsginit_worker_resident_memory_bytes", "gauge", "Resident memory of each worker.");
+	for (int i = 0; i < v->nworkers; i++)
+		put(t, "wsginit_worker_resident_memory_bytes{worker=\"%d\",pid=\"%d\"} %ld\n", v->numbers[i],
+		    (int)v->pids[i], rss_bytes(v->pids[i]));
+	metric(t, "wsginit_listen_backlog", "gauge", "Connections waiting in the listen backlog.");
+	for (int i = 0; i < v->nls; i++) {
+		struct tcp_info ti;
+		socklen_t len = sizeof ti;
+		if (!v->ls[i].unix_socket && getsockopt(v->ls[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+			put(t, "wsginit_listen_backlog{listener=\"%s\"} %u\n", v->ls[i].text, ti.tcpi_unacked);
+	}
+	metric(t, "process_start_time_seconds", "gauge", "Start time of the master since the epoch.");
+	put(t, "process_start_time_seconds %.3f\n", v->start_time);
+}
+
+static void render_metrics(struct text *t, const struct admin_view *v)
+{
+	struct slot_shared sum;
+	memset(&sum, 0, sizeof sum);
+	slots_add(&sum, v->retired);
+	for (int i = 0; i < SLOTS_MAX; i++)
+		slots_add(&sum, &v->board->slot[i]);
+	requests(t, &sum);
+	workers(t, v);
+}
+
+static void answer(struct client *c, const struct admin_view *v)
+{
+	static struct text body; /* the master is single-threaded */
+	int status = 404;
+	const char *type = "text/plain", *path = c->buf + strcspn(c->buf, " ") + 1;
+	body.len = 0;
+	bool get = !strncmp(c->buf, "GET ", 4), head = !strncmp(c->buf, "HEAD ", 5);
+	size_t plen = strcspn(path, " ?\r\n");
+	if (!get && !head) {
+		status = 405;
+		put(&body, "method not allowed\n");
+	} else if (plen == 6 && !strncmp(path, "/livez", 6)) {
+		status = v->live ? 200 : 503;
+		put(&body, v->live ? "ok\n" : "no worker has beaten within TIMEOUT\n");
+	} else if (plen == 7 && !strncmp(path, "/readyz", 7)) {
+		status = v->ready ? 200 : 503;
+		put(&body, v->ready ? "ok\n" : "not ready\n");
+	} else if (plen == 8 && !strncmp(path, "/metrics", 8)) {
+		status = 200;
+		type = "text/plain; version=0.0.4; charset=utf-8";
+		render_metrics(&body, v);
+	} else {
+		put(&body, "not found\n");
+	}
+	char headbuf[256];
+	int n = snprintf(headbuf, sizeof headbuf,
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, status == 200 ? "OK" : status == 503 ? "Service Unavailable" :
+			 status == 405 ? "Method Not Allowed" : "Not Found", type, body.len);
+	/* Best effort in one go: a client that does not read just loses the answer. */
+	struct iovec iov[2] = {{headbuf, (size_t)n}, {body.buf, head ? 0 : body.len}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_msg(LOG_DEBUG, "admin: %s", strerror(errno));
+}
+
+static void drop(struct client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void accept_all(struct admin *a, double now)
+{
+	int fd;
+	while ((fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		struct client *c = NULL;
+		for (int i = 0; i < ADMIN_CONNS && !c; i++)
+			if (a->c[i].fd < 0)
+				c = &a->c[i];
+		if (!c) {
+			close(fd); /* full: probes retry */
+			continue;
+		}
+		c->fd = fd;
+		c->len = 0;
+		c->buf[0] = 0;
+		c->deadline = now + ADMIN_TIMEOUT;
+	}
+}
+
+void admin_serve(struct admin *a, const struct pollfd *fds, int n, double now,
+		 const struct admin_view *view)
+{
+	if (n > 0 && fds[0].revents)
+		accept_all(a, now);
+	for (int i = 0; i < ADMIN_CONNS; i++) {
+		struct client *c = &a->c[i];
+		if (c->fd < 0)
+			continue;
+		ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+		if (r > 0) {
+			c->len += (size_t)r;
+			c->buf[c->len] = 0;
+		}
+		if (strstr(c->buf, "\r\n\r\n") || strstr(c->buf, "\n\n") || c->len == sizeof c->buf - 1) {
+			answer(c, view);
+			drop(c);
+		} else if (r == 0 || (r < 0 && errno != EAGAIN) || now >= c->deadline) {
+			drop(c);
+		}
+	}
+}

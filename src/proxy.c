@@ -1,0 +1,147 @@
+/* Walking the forwarding chain from the right: each hop is believed only
+ * while the one that reported it is trusted, so a client can prepend
+ * whatever it likes and still not choose its own address. */
+#include "proxy.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static struct http_slice header(const char *buf, const struct http_request *req, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 0; i < req->nheaders; i++) {
+		const struct http_header *h = &req->headers[i];
+		if (h->name.len == n && !strncasecmp(buf + h->name.off, name, n))
+			return h->value;
+	}
+	return (struct http_slice){0, 0};
+}
+
+/* An address as a sockaddr, from "1.2.3.4", "1.2.3.4:80", "[v6]:80", "v6"
+ * and RFC 7239's quoted forms; false for "unknown", "_hidden" and junk. */
+static bool parse_addr(const char *s, size_t n, struct sockaddr_in6 *sa, char *text)
+{
+	char ip[INET6_ADDRSTRLEN + 8];
+	while (n && (*s == ' ' || *s == '"'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '"'))
+		n--;
+	if (n && *s == '[') {
+		const char *close = memchr(s, ']', n);
+		if (!close)
+			return false;
+		n = (size_t)(close - s - 1);
+		s++;
+	} else if (memchr(s, '.', n) && memchr(s, ':', n)) {
+		n = (size_t)((const char *)memchr(s, ':', n) - s); /* v4 with a port */
+	}
+	if (!n || n >= sizeof ip)
+		return false;
+	memcpy(ip, s, n);
+	ip[n] = 0;
+	memset(sa, 0, sizeof *sa);
+	struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+	if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1)
+		v4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, &sa->sin6_addr) == 1)
+		sa->sin6_family = AF_INET6;
+	else
+		return false;
+	strcpy(text, ip);
+	return true;
+}
+
+/* The value of key= in one Forwarded element, or an empty slice. */
+static const char *param(const char *e, size_t n, const char *key, size_t *len)
+{
+	size_t k = strlen(key);
+	for (const char *p = e, *end = e + n; p < end;) {
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		const char *stop = semi ? semi : end;
+		while (p < stop && *p == ' ')
+			p++;
+		if ((size_t)(stop - p) > k && !strncasecmp(p, key, k) && p[k] == '=') {
+			*len = (size_t)(stop - p - k - 1);
+			return p + k + 1;
+		}
+		p = stop + 1;
+	}
+	*len = 0;
+	return NULL;
+}
+
+/* Walks a comma list right to left; for each element, addr() gives its
+ * address. Stops at the first hop that is not trusted, which is the client. */
+static void walk(const struct config *cfg, const char *v, size_t n, bool forwarded, struct proxy_view *out)
+{
+	while (n) {
+		const char *comma = memrchr(v, ',', n);
+		const char *e = comma ? comma + 1 : v;
+		size_t len = n - (size_t)(e - v), alen = len;
+		const char *a = forwarded ? param(e, len, "for", &alen) : e;
+		struct sockaddr_in6 sa;
+		char text[INET6_ADDRSTRLEN];
+		if (!a || !parse_addr(a, alen, &sa, text))
+			return; /* an unknown hop: the last known one stands */
+		strcpy(out->remote, text);
+		if (!config_forwarded_allowed(cfg, (struct sockaddr *)&sa))
+			return;
+		n = comma ? (size_t)(comma - v) : 0;
+	}
+}
+
+static bool is(const char *s, size_t n, const char *want)
+{
+	while (n && *s == ' ')
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '"'))
+		n--;
+	if (n && *s == '"')
+		s++, n--;
+	return n == strlen(want) && !strncasecmp(s, want, n);
+}
+
+/* The nearest proxy's word: the last item of a list. */
+static const char *last(const char *buf, struct http_slice h, size_t *n)
+{
+	const char *v = buf + h.off, *comma = memrchr(v, ',', h.len);
+	const char *s = comma ? comma + 1 : v;
+	*n = h.len - (size_t)(s - v);
+	return s;
+}
+
+void proxy_apply(const struct config *cfg, const struct sockaddr *peer, const char *peer_text,
+		 const char *buf, const struct http_request *req, struct proxy_view *out)
+{
+	snprintf(out->remote, sizeof out->remote, "%s", peer_text);
+	out->https = false;
+	out->prefix = (struct http_slice){0, 0};
+	if (!config_forwarded_allowed(cfg, peer))
+		return;
+	struct http_slice fwd = header(buf, req, "forwarded"), xff = header(buf, req, "x-forwarded-for");
+	size_t n;
+	const char *s;
+	if (fwd.len) {
+		walk(cfg, buf + fwd.off, fwd.len, true, out);
+		s = last(buf, fwd, &n);
+		size_t plen;
+		const char *proto = param(s, n, "proto", &plen);
+		out->https = proto && is(proto, plen, "https");
+	} else if (xff.len) {
+		walk(cfg, buf + xff.off, xff.len, false, out);
+	}
+	struct http_slice h;
+	if (!fwd.len && (h = header(buf, req, "x-forwarded-proto")).len)
+		out->https = (s = last(buf, h, &n), is(s, n, "https"));
+	else if (!fwd.len && (h = header(buf, req, "x-forwarded-protocol")).len)
+		out->https = (s = last(buf, h, &n), is(s, n, "https"));
+	else if (!fwd.len && (h = header(buf, req, "x-forwarded-ssl")).len)
+		out->https = is(buf + h.off, h.len, "on");
+	h = header(buf, req, "x-forwarded-prefix");
+	if (!h.len)
+		h = header(buf, req, "script-name");
+	if (h.len && buf[h.off] == '/')
+		out->prefix = h;
+}
