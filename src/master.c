@@ -140,9 +140,11 @@ static void maintain(struct master *m)
 		struct slot *s = &m->slots[i];
 		if (s->state == FREE || s->state == STOPPING)
 			continue;
+		if (s->state == RETIRING)
+			continue; /* it stops by itself */
 		if (serving(m, s) ? extra-- > 0 : replaced)
 			stop_slot(m, s, SIGTERM, m->cfg->graceful_timeout,
-				  serving(m, s) ? -1 : s->state == RETIRING ? RESTART_MAX_REQUESTS : RESTART_RELOAD);
+				  serving(m, s) ? -1 : RESTART_RELOAD);
 	}
 }
 
@@ -150,6 +152,9 @@ static void stop(struct master *m, int how)
 {
 	if (m->state >= how)
 		return;
+	if (m->state < GRACEFUL) /* no more workers to fork: only theirs keep the listeners open */
+		for (int i = 0; i < m->nls; i++)
+			close(m->ls[i].fd);
 	m->state = how;
 	double limit = how == GRACEFUL ? m->cfg->graceful_timeout : FAST_STOP_TIMEOUT;
 	log_msg(LOG_INFO, "%s stop: %d workers, %.3g s before SIGKILL",
@@ -168,7 +173,7 @@ static bool abandon_reload(struct master *m, const struct slot *failed)
 {
 	for (int i = 0; i < SLOTS_MAX; i++) {
 		const struct slot *s = &m->slots[i];
-		if (s->state == READY && s->generation != failed->generation) {
+		if ((s->state == READY || s->state == BOOTING) && s->generation != failed->generation) {
 			log_msg(LOG_ERROR, "Reload failed: the new app does not import; keeping the running workers");
 			m->generation = s->generation;
 			return true;
@@ -183,9 +188,12 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	struct slot_shared *counters = &m->board->slot[s - m->slots];
 	slots_add(&m->retired, counters);
 	m->retired.in_flight = 0;
+	bool expected = s->state == STOPPING || s->state == RETIRING;
 	if (s->aborted)
 		m->restarts[RESTART_TIMEOUT]++;
-	else if (s->state != STOPPING && m->state <= DELAYING)
+	else if (s->state == RETIRING)
+		m->restarts[RESTART_MAX_REQUESTS]++;
+	else if (!expected && m->state <= DELAYING)
 		m->restarts[RESTART_CRASH]++;
 	else if (s->reason >= 0)
 		m->restarts[s->reason]++;
@@ -194,7 +202,7 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 		m->exit_code = EXIT_APP_LOAD;
 		stop(m, FAST);
 	} else if (WIFSIGNALED(status)) {
-		log_msg(s->state == STOPPING ? LOG_INFO : LOG_ERROR, "Worker (pid:%d) was sent %s!%s",
+		log_msg(expected ? LOG_INFO : LOG_ERROR, "Worker (pid:%d) was sent %s!%s",
 			(int)s->pid, strsignal(WTERMSIG(status)),
 			WTERMSIG(status) == SIGKILL ? " Perhaps out of memory?" : "");
 	} else if (WEXITSTATUS(status) != EXIT_OK) {
@@ -202,7 +210,7 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	} else {
 		log_msg(LOG_INFO, "Worker exiting (pid: %d)", (int)s->pid);
 	}
-	if (s->state != STOPPING && m->state <= DELAYING) { /* died: back off while workers die young */
+	if (!expected && m->state <= DELAYING) { /* died: back off while workers die young */
 		m->backoff = young ? (m->backoff ? m->backoff * 2 : 0.1) : 0;
 		if (m->backoff > BACKOFF_MAX)
 			m->backoff = BACKOFF_MAX;
@@ -326,7 +334,8 @@ static void check_timeouts(struct master *m)
 			continue;
 		long long busy = atomic_load(&m->board->slot[i].busy_since_ms);
 		long long beat = atomic_load(&m->board->slot[i].beat_ms);
-		if ((busy && now - busy > limit) || (!busy && beat && now - beat > limit)) {
+		/* An idle loop turns every second: give it that second and one more. */
+		if ((busy && now - busy > limit) || (!busy && beat && now - beat > limit + 2000)) {
 			log_msg(LOG_CRITICAL, "WORKER TIMEOUT (pid:%d)", (int)s->pid);
 			kill(s->pid, SIGABRT);
 			s->aborted = true;

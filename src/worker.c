@@ -51,7 +51,6 @@ struct worker {
 	bool stop_asked, drained, accepting;
 	double now, accept_again;
 	long served, max_requests;
-	bool retiring;
 	char *spare; /* free read buffers, linked through their first bytes */
 	int nspare;
 	/* app threads (THREADS > 1) */
@@ -78,7 +77,8 @@ static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
 	struct wsgi_result res;
 	atomic_fetch_add(&me->in_flight, 1);
 	atomic_store(busy, slots_now_ms());
-	c->keep = wsgi_handle(c, w->stopping, &res);
+	bool last = w->max_requests && w->served + 1 >= w->max_requests; /* says Connection: close */
+	c->keep = wsgi_handle(c, w->stopping || last, &res);
 	atomic_store(busy, 0);
 	atomic_fetch_sub(&me->in_flight, 1);
 	slots_count(me, c->parser.req.method, res.status, res.bytes, res.duration_us);
@@ -152,6 +152,9 @@ static void buf_put(struct worker *w, char *b)
 static void conn_close(struct worker *w, struct conn *c)
 {
 	list_remove(w, c);
+	/* A process the app forked may hold the socket too: then close() alone
+	 * leaves it in the epoll set, with events for a freed conn. */
+	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	http_free(&c->parser);
 	if (c->cap == READ_BUF)
@@ -250,12 +253,12 @@ static void answer_health(struct worker *w, struct conn *c)
 /* After a response: false when the connection was closed. */
 static bool next_request(struct worker *w, struct conn *c)
 {
-	if (w->max_requests && ++w->served >= w->max_requests && !w->retiring) {
-		/* Serve on until the master has a replacement ready and sends TERM. */
-		log_msg(LOG_INFO, "Worker reached MAX_REQUESTS (%ld): asking for a replacement",
-			w->max_requests);
+	if (w->max_requests && ++w->served >= w->max_requests && !w->stopping) {
+		/* The master forks the replacement now; until it is up, new
+		 * connections wait in the backlog or go to the other workers. */
+		log_msg(LOG_INFO, "Worker reached MAX_REQUESTS (%ld): restarting", w->max_requests);
 		note(w, NOTE_RETIRE);
-		w->retiring = true;
+		w->stopping = true;
 	}
 	if (!c->keep || w->stopping) {
 		conn_close(w, c);
@@ -474,24 +477,25 @@ static bool on_accept(struct worker *w, const struct listener *l)
 	return true;
 }
 
-/* Graceful stop: take what waits in the listen backlog (it would be reset
- * with the listener), accept nothing more, close idle connections, finish
- * the rest. */
+/* Graceful stop: on TERM, take what waits in the listen backlog (it would
+ * be reset with the listener); then accept nothing more, close idle
+ * connections, finish the rest. */
 static void begin_stop(struct worker *w)
 {
-	for (int i = 0; i < w->nls; i++)
+	for (int i = 0; i < w->nls && w->stop_asked; i++)
 		for (int n = 0; n < 64 && w->nconns < 4096 && on_accept(w, &w->ls[i]); n++)
 			;
 	w->stopping = w->drained = true;
 	if (w->accepting)
 		watch_listeners(w, false);
+	/* Closed at once, so new connections are refused rather than queued in a
+	 * backlog nobody takes: the last process to close drains it first. */
+	for (int i = 0; i < w->nls; i++)
+		close(w->ls[i].fd);
+	/* Idle keep-alive connections go; new ones (their request may be on its
+	 * way) get their REQUEST_TIMEOUT like any other. */
 	while (w->lists[IDLE].head)
 		conn_close(w, w->lists[IDLE].head);
-	for (struct conn *c = w->lists[READING].head, *next; c; c = next) {
-		next = c->next;
-		if (!http_started(&c->parser))
-			conn_close(w, c);
-	}
 }
 
 static void on_signal(struct worker *w)
