@@ -394,7 +394,7 @@ static const char *const seccomps[] = {"default", "strict", "off"};
 /* Parses one value into cfg; HOST/PORT are combined by the caller. */
 static int parse(struct config *cfg, const struct var *v, const char *s)
 {
-	void *field = (char *)cfg + v->off;
+	void *field = v->off == NONE ? NULL : (char *)cfg + v->off;
 	struct stat st;
 	long n;
 	int choice;
