@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -594,8 +595,11 @@ int worker_run(const struct worker_args *a)
 	w.lists[READING].timeout = REQUEST_TIMEOUT;
 	w.lists[IDLE].timeout = cfg->keep_alive;
 	w.lists[LINGER].timeout = LINGER_TIMEOUT;
-	w.max_requests = cfg->max_requests ? cfg->max_requests + (cfg->max_requests_jitter
-		? random() % (cfg->max_requests_jitter + 1) : 0) : 0;
+	unsigned long jitter = 0; /* each worker its own, so they do not restart together */
+	if (cfg->max_requests_jitter && getrandom(&jitter, sizeof jitter, 0) != sizeof jitter)
+		jitter = (unsigned long)getpid();
+	w.max_requests = cfg->max_requests
+		? cfg->max_requests + (long)(jitter % (unsigned long)(cfg->max_requests_jitter + 1)) : 0;
 	proctitle_set("wsginit: worker %d [%s]", a->number, cfg->app);
 	signal(SIGPIPE, SIG_IGN);
 	log_msg(LOG_INFO, "Booting worker with pid: %d", (int)getpid());

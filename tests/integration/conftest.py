@@ -77,6 +77,22 @@ def serve():
             s.stop()
 
 
+@pytest.fixture
+def live():
+    """live(**env) starts a wire.Live server (logs read as they come); all are stopped at teardown."""
+    import wire
+    started = []
+
+    def start(**env):
+        s = wire.Live(env)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
 def run_binary(env, args=(), timeout=30):
     """Run wsginit to completion (for --check, --print-config, config errors)."""
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHDIR": APPS}

@@ -23,20 +23,6 @@ def srv():
     s.stop()
 
 
-@pytest.fixture
-def live():
-    """Function-scoped Live servers: live(**env)."""
-    started = []
-
-    def start(**env):
-        s = wire.Live(env)
-        started.append(s)
-        return s
-    yield start
-    for s in started:
-        s.stop()
-
-
 def assert_rejected(port, data, statuses, timeout=4.0):
     """The server answers `data` with one of `statuses`, Connection: close, closes the
     connection, and never calls the app (probe's call counter)."""

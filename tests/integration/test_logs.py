@@ -19,19 +19,6 @@ ACCESS_LINE = re.compile(r'^(\S+) (\S+) (\S+) \[(\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}
                          r'"([^"]*)" (\d{3}) (\S+) "([^"]*)" "([^"]*)"$')
 
 
-@pytest.fixture
-def live():
-    started = []
-
-    def start(**env):
-        s = wire.Live(env)
-        started.append(s)
-        return s
-    yield start
-    for s in started:
-        s.stop()
-
-
 def lines(text):
     return [l for l in text.splitlines() if l.strip()]
 

@@ -43,19 +43,6 @@ def wait_children(pid, n, timeout=10.0, exclude=()):
     return kids
 
 
-@pytest.fixture
-def live():
-    started = []
-
-    def start(**env):
-        s = wire.Live(env)
-        started.append(s)
-        return s
-    yield start
-    for s in started:
-        s.stop()
-
-
 def test_workers_are_children_of_the_master(live):
     s = live(**PROBE, WORKERS="3")
     kids = wait_children(s.proc.pid, 3)

@@ -47,19 +47,6 @@ def mis():
     s.stop()
 
 
-@pytest.fixture
-def live():
-    started = []
-
-    def start(**env):
-        s = wire.Live(env)
-        started.append(s)
-        return s
-    yield start
-    for s in started:
-        s.stop()
-
-
 def echo(port, target="/echo", headers=(), method="GET", body=b"", version="HTTP/1.1"):
     with Conn(port) as c:
         r = c.request(method, target, list(headers), body, version=version)

@@ -1,0 +1,196 @@
+"""build/rootfs run as a container without a daemon: new pid, mount, uts and ipc
+namespaces, the rootfs read-only with tmpfs /tmp, wsginit as PID 1 serving a
+Flask app (Debian's python3-flask copied into the copy of the rootfs). The
+network is the host's, so the test reaches BIND=127.0.0.1:port directly."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import APPS, ROOT, free_port, wait_port
+
+ENTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "enter_rootfs.py")
+FLASK = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click")
+DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and chroot need root")
+
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory):
+    """A copy of a fresh build/rootfs with Flask in site-packages and the app in /app."""
+    subprocess.run(["make", "-s", "-C", ROOT, "image-rootfs"], check=True, stdout=subprocess.DEVNULL)
+    root = str(tmp_path_factory.mktemp("container") / "rootfs")
+    shutil.copytree(os.path.join(ROOT, "build", "rootfs"), root, symlinks=True)
+    for pkg in FLASK:
+        shutil.copytree(os.path.join(DIST_PACKAGES, pkg), os.path.join(root + DIST_PACKAGES, pkg),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(os.path.join(APPS, "container_app.py"), root + "/app")
+    os.mkdir(root + "/proc")
+    os.mkdir(root + "/dev")
+    return root
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
+def status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(line.split(":\t", 1) for line in f.read().splitlines())
+
+
+class Container:
+    """wsginit as PID 1 of a container; .pid is its pid seen from the host."""
+
+    def __init__(self, root, user="root", **env):
+        self.port = free_port()
+        self.env = {"APP": "container_app:app", "BIND": "127.0.0.1:%d" % self.port,
+                    "WORKERS": "2", "CHDIR": "/app", "PYTHONUNBUFFERED": "1",
+                    "PYTHONDONTWRITEBYTECODE": "1", **env}
+        self.proc = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--",
+             "/usr/bin/python3", "-I", "-S", ENTER, root, user],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_port(self.port, self.proc)
+        self.pid = children(self.proc.pid)[0]
+
+    def get(self, path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=20) as r:
+            return r.status, r.read().decode()
+
+    def json(self, path):
+        status, body = self.get(path)
+        assert status == 200
+        return json.loads(body)
+
+    def workers(self, n=2, timeout=10.0):
+        """The workers' /proc status, once n of them have installed seccomp."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [status(p) for p in children(self.pid)]
+            if len(found) == n and all(s["Seccomp"] != "0" for s in found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.err = err.decode("utf-8", "replace")
+        return self.proc.returncode, out.decode("utf-8", "replace"), self.err
+
+
+@pytest.fixture
+def container(rootfs):
+    started = []
+
+    def start(user="root", **env):
+        c = Container(rootfs, user, **env)
+        started.append(c)
+        return c
+    yield start
+    for c in started:
+        print(c.stop(signal.SIGKILL)[2])  # shown when a test failed
+
+
+def assert_locked_down(worker, uid="65532"):
+    assert worker["Uid"].split() == [uid] * 4
+    assert worker["CapEff"] == worker["CapPrm"] == worker["CapBnd"] == "0" * 16
+    assert worker["NoNewPrivs"] == "1"
+    assert worker["Seccomp"] == "2"
+
+
+def test_pid1_serves_flask_with_workers_locked_down(container):
+    c = container()
+    assert status(c.pid)["NSpid"].split()[-1] == "1"
+    assert c.get("/") == (200, "hello from flask")
+    assert c.get("/pid1")[1].startswith("wsginit: master")
+    workers = c.workers()
+    assert len(workers) == 2
+    for w in workers:
+        assert_locked_down(w)
+    rc, _, err = c.stop()
+    assert rc == 0, err
+    assert "Running as uid=65532 gid=65532" in err and "no_new_privs=1" in err
+
+
+def test_default_seccomp_keeps_the_stdlib_working(container):
+    c = container()
+    got = c.json("/stdlib")
+    assert got["sqlite"] == 42
+    assert got["ca_certs"] > 100
+    assert got["threads"] == got["processes"] == [0, 1, 4, 9]
+    assert got["subprocess"].startswith("wsginit ")
+    assert got["uuid"] == [36, 36]
+    assert got["paris"] == 7200
+
+
+def test_default_seccomp_denies_what_a_web_app_never_needs(container):
+    denied = container().json("/denied")
+    assert denied["ptrace"] == denied["mount"] == denied["unshare"] == "EPERM"
+    assert denied["netlink"] == denied["execve"] == "ok"
+
+
+def test_root_with_capabilities_is_still_held_by_seccomp(container):
+    c = container(RUN_AS="0")
+    worker = c.workers()[0]
+    assert worker["Uid"].split()[0] == "0" and worker["CapEff"] != "0" * 16
+    denied = c.json("/denied")
+    assert denied["ptrace"] == denied["mount"] == denied["unshare"] == "EPERM"
+    assert denied["packet"] == "ok"  # CAP_NET_RAW: the capabilities are really there
+    rc, _, err = c.stop()
+    assert rc == 0
+    assert "WARNING" in err and "RUN_AS=0:0" in err
+
+
+def test_strict_seccomp_denies_execve_and_other_socket_families(container):
+    c = container(SECCOMP="strict")
+    assert c.get("/") == (200, "hello from flask")
+    denied = c.json("/denied")
+    assert denied["execve"] == denied["netlink"] == denied["packet"] == "EPERM"
+
+
+def test_started_as_nonroot_without_capabilities(container):
+    c = container(user="nonroot")
+    assert c.get("/") == (200, "hello from flask")
+    for w in c.workers():
+        assert_locked_down(w)
+    rc, _, err = c.stop()
+    assert rc == 0, err
+    assert "Running as uid=65532 gid=65532" in err
+    assert not [line for line in err.splitlines() if "WARNING" in line or "ERROR" in line]
+
+
+def test_orphaned_grandchild_is_reaped_by_pid1(container):
+    c = container()
+    grandchild = c.get("/orphan")[1]
+    assert "PPid:\t1" in c.get("/proc/" + grandchild)[1]
+    deadline = time.monotonic() + 10
+    while c.get("/proc/" + grandchild)[1] != "gone":
+        assert time.monotonic() < deadline, "the orphan was not reaped"
+        time.sleep(0.1)
+
+
+def test_term_finishes_in_flight_requests_then_exits_0(container):
+    c = container()
+    c.workers()
+    result = []
+    slow = threading.Thread(target=lambda: result.append(c.get("/slow")))
+    slow.start()
+    time.sleep(0.3)
+    rc, _, err = c.stop()
+    slow.join()
+    assert result == [(200, "slow done")]
+    assert rc == 0, err
