@@ -1,6 +1,7 @@
 # wsginit: `make run` serves examples/hello.py, `make test` runs every test.
 # Both install the Debian packages they need first (idempotent).
 
+SHELL   := /bin/bash
 CC      := gcc
 PYCONF  := /usr/bin/python3-config
 PYTHON  := /usr/bin/python3
@@ -16,9 +17,10 @@ LDFLAGS += -no-pie -Wl,-E -Wl,-z,relro -Wl,-z,now
 LDLIBS   = $(PYLIB) $(LIBDIR)/libcap.a $(LIBDIR)/libseccomp.a \
            $(LIBDIR)/libexpat.a $(LIBDIR)/libz.a -lpthread -ldl -lutil -lm
 
-BUILD_DEPS := gcc make libc6-dev libpython3.11-dev libexpat1-dev zlib1g-dev node-llhttp \
-              libcap-dev libseccomp-dev
-TEST_DEPS  := python3-pytest python3-flask python3-django curl
+BUILD_DEPS := gcc make libc6-dev python3-dev libpython3.11-dev libexpat1-dev zlib1g-dev \
+              node-llhttp libcap-dev libseccomp-dev
+TEST_DEPS  := python3-pytest python3-flask python3-django python3-yaml curl clang \
+              libclang-rt-14-dev
 
 SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
@@ -26,7 +28,7 @@ LLOBJ   := $(patsubst %,build/obj/llhttp_%.o,llhttp api http)
 UNIT    := $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 LIBOBJ  := $(filter-out build/obj/main.o,$(OBJ)) $(LLOBJ)
 
-.PHONY: all build run test unit integration clean deps test-deps
+.PHONY: all build run test test-asan fuzz clean deps test-deps
 all build: build/wsginit
 
 build/wsginit: $(OBJ) $(LLOBJ)
@@ -48,9 +50,45 @@ build/obj:
 run: deps build
 	cd examples && APP=hello:app ../build/wsginit
 
-test: deps test-deps build $(UNIT)
+test: deps test-deps build $(UNIT) image-rootfs
 	@for t in $(UNIT); do echo "== $$t"; $$t || exit 1; done
+	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(PYTHON) -m pytest -q tests/integration
+
+# The whole suite against an ASan+UBSan build. Workers leave with _exit(),
+# so leaks are checked in the master; CPython's own are suppressed.
+ASAN_OBJ := $(OBJ:build/obj/%=build/asan/%) $(LLOBJ:build/obj/%=build/asan/%)
+build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
+	$(CC) $(CFLAGS) -O1 -fsanitize=address,undefined -c -o $@ $<
+build/asan/llhttp_%.o: $(LLHTTP)/%.c | build/asan
+	$(CC) -O1 -g -fsanitize=address,undefined -I/usr/share/include/llhttp -c -o $@ $<
+build/asan/wsginit: $(ASAN_OBJ)
+	$(CC) -fsanitize=address,undefined $(LDFLAGS) -o $@ $^ $(LDLIBS)
+build/asan:
+	mkdir -p $@
+test-asan: deps test-deps build/asan/wsginit image-rootfs
+	rm -f build/asan/report.*
+	ASAN_OPTIONS=log_path=$(CURDIR)/build/asan/report:detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/build/asan/report:print_stacktrace=1 \
+	WSGINIT=$(CURDIR)/build/asan/wsginit $(PYTHON) -m pytest -q tests/integration
+	@if ls build/asan/report.* >/dev/null 2>&1; then cat build/asan/report.*; exit 1; fi
+	@echo "no sanitizer reports"
+
+# libFuzzer drivers (clang, ASan+UBSan); FUZZ_SECONDS per driver.
+FUZZ_SECONDS ?= 600
+FUZZFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+             -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp
+LLSRC     := $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
+build/fuzz_http: tests/fuzz/fuzz_http.c src/http.c src/body.c src/http.h src/body.h | build/obj
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_http.c src/http.c src/body.c $(LLSRC)
+build/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/cpus.c src/config.h | build/obj
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_config.c src/config.c src/cpus.c
+fuzz: test-deps build/fuzz_http build/fuzz_config
+	@for f in http config; do mkdir -p build/corpus/$$f; \
+	  build/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+	    build/corpus/$$f tests/fuzz/corpus/$$f 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY)|ERROR' ; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; done
 
 clean:
 	rm -rf build
@@ -64,3 +102,38 @@ deps:
 	$(call apt_need,$(BUILD_DEPS))
 test-deps:
 	$(call apt_need,$(TEST_DEPS))
+
+# The image's root filesystem: the binary, the libraries ldd names for it and
+# for the stdlib's extension modules, Debian's Python 3.11 stdlib, tzdata, CA
+# certificates, and the skeleton in rootfs/. No shell, no package manager.
+.PHONY: image-rootfs test-image
+ROOTFS     := build/rootfs
+IMAGE_DEPS := libpython3.11-stdlib tzdata ca-certificates
+# Left out: what a server never imports (tests, venv, docs, curses, readline,
+# NIS, dbm, audio). idlelib, tkinter, lib2to3, ensurepip are other packages.
+PY_SKIP    := /(test|venv|pydoc_data|distutils|curses)(/|$$)|/turtle\.py$$|/sitecustomize\.py$$|/lib-dynload/(_test|_ctypes_test|_xxtestfuzz|xxlimited|_curses|readline|nis|ossaudiodev|_dbm)
+# Copies the host paths read on stdin, as they are (links stay links).
+HOST_COPY  := sed 's|^/||' | tar -C / --no-recursion -cf - -T - | tar -C $(ROOTFS) -xf -
+
+image-rootfs: deps build
+	$(call apt_need,$(IMAGE_DEPS))
+	rm -rf $(ROOTFS) && mkdir -p $(ROOTFS)/usr/lib/ssl $(ROOTFS)/etc/ssl/certs
+	ln -s usr/lib $(ROOTFS)/lib && ln -s usr/lib64 $(ROOTFS)/lib64
+	cp -a rootfs/. $(ROOTFS)/ && install -d -m 1777 $(ROOTFS)/tmp && install -d $(ROOTFS)/app
+	install -s -m 755 build/wsginit $(ROOTFS)/wsginit
+	{ dpkg -L libpython3.11-minimal libpython3.11-stdlib | grep '^/usr/lib/python3.11/' | grep -vE '$(PY_SKIP)'; \
+	  dpkg -L tzdata | grep '^/usr/share/zoneinfo/'; } | $(HOST_COPY)
+	@# Each library as ldd names it (a link) and its target; libgcc_s is dlopen()ed by pthread_exit.
+	{ for f in $(ROOTFS)/wsginit $(ROOTFS)/usr/lib/python3.11/lib-dynload/*.so; do ldd $$f; done; \
+	  echo $(LIBDIR)/libgcc_s.so.1; } | grep -o '^[^(]*/[^ ]*\|=> /[^ ]*' | grep -o '/.*' | sort -u \
+	  | while read lib; do echo "$$(readlink -f $$(dirname $$lib))/$$(basename $$lib)"; readlink -f $$lib; done \
+	  | sort -u | $(HOST_COPY)
+	@# Debian's own CA list (not this host's local additions); OpenSSL's default file points to it.
+	cat $$(dpkg -L ca-certificates | grep '^/usr/share/ca-certificates/.*\.crt$$') > $(ROOTFS)/etc/ssl/certs/ca-certificates.crt
+	ln -s /etc/ssl/certs/ca-certificates.crt $(ROOTFS)/usr/lib/ssl/cert.pem
+	du -sh $(ROOTFS)
+
+# The image built and run by a private Docker engine (minutes; not in `make test`).
+test-image: test-deps
+	$(call apt_need,docker.io docker-compose debootstrap)
+	$(PYTHON) -m pytest -q -s tests/image
