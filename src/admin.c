@@ -201,14 +201,14 @@ static void accept_all(struct admin *a, double now)
 {
 	int fd;
 	while ((fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		struct client *c = NULL;
-		for (int i = 0; i < ADMIN_CONNS && !c; i++)
-			if (a->c[i].fd < 0)
+		/* A free place, else the oldest client's: silent clients cannot
+		 * lock probes out. */
+		struct client *c = &a->c[0];
+		for (int i = 0; i < ADMIN_CONNS && c->fd >= 0; i++)
+			if (a->c[i].fd < 0 || a->c[i].deadline < c->deadline)
 				c = &a->c[i];
-		if (!c) {
-			close(fd); /* full: probes retry */
-			continue;
-		}
+		if (c->fd >= 0)
+			drop(c);
 		c->fd = fd;
 		c->len = 0;
 		c->buf[0] = 0;

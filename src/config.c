@@ -211,9 +211,10 @@ static int resolve(const char *host, const char *port, struct config_addr *a)
 int config_parse_addr(const char *text, struct config_addr *a)
 {
 	memset(a, 0, sizeof *a);
-	if (strlen(text) >= sizeof a->text)
+	size_t len = strlen(text);
+	if (len >= sizeof a->text)
 		return -1;
-	snprintf(a->text, sizeof a->text, "%s", text);
+	memcpy(a->text, text, len + 1);
 	if (!strncmp(text, "unix:", 5)) {
 		struct sockaddr_un *un = (struct sockaddr_un *)&a->sa;
 		const char *path = text + 5;

@@ -186,8 +186,9 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 {
 	bool young = m->now - s->started < 1.0;
 	struct slot_shared *counters = &m->board->slot[s - m->slots];
-	slots_add(&m->retired, counters);
+	slots_add(&m->retired, counters); /* moved, so that a scrape counts them once */
 	m->retired.in_flight = 0;
+	memset(counters, 0, sizeof *counters);
 	bool expected = s->state == STOPPING || s->state == RETIRING;
 	if (s->aborted)
 		m->restarts[RESTART_TIMEOUT]++;
@@ -307,13 +308,14 @@ static void serve_admin(struct master *m, const struct pollfd *fds, int n)
 		pids[nw] = s->pid;
 		numbers[nw++] = s->number;
 		long long beat = atomic_load(&m->board->slot[i].beat_ms);
-		live |= s->state != BOOTING && s->state != STOPPING && (!limit || now - beat <= limit);
+		live |= s->state != BOOTING && beat && (!limit || now - beat <= limit);
 	}
 	struct admin_view v = {
 		.live = live,
 		.ready = m->state == RUNNING && count(m, ready) > 0,
 		.board = m->board, .retired = &m->retired, .pids = pids, .numbers = numbers,
-		.nworkers = nw, .restarts = m->restarts, .ls = m->ls, .nls = m->nls,
+		.nworkers = nw, .restarts = m->restarts, .ls = m->ls,
+		.nls = m->state < GRACEFUL ? m->nls : 0, /* closed once the stop began */
 		.start_time = m->start_time,
 	};
 	admin_serve(m->admin, fds, n, m->now, &v);

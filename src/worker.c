@@ -610,6 +610,8 @@ int worker_run(const struct worker_args *a)
 	wsgi_thread_begin();
 	if (setup(&w) < 0)
 		return EXIT_ERROR;
+	w.now = slots_now_ms() / 1000.0;
+	beat(&w); /* live before it says ready */
 	note(&w, NOTE_READY);
 	struct epoll_event evs[64];
 	while (!w.stopping || w.nconns > 0) {

@@ -632,6 +632,7 @@ static void app_error(struct resp *r, const char *what)
 	struct iovec iov = {buf, http_error_response(500, buf, sizeof buf)};
 	r->code = 500;
 	r->sent = true;
+	r->bytes = strlen(http_reason(500)) + 1; /* the body: the reason and a newline */
 	head_len = 0;
 	send_iov(r, &iov, 1);
 	r->failed = true; /* nothing more goes out */
