@@ -20,7 +20,7 @@ LDLIBS   = $(PYLIB) $(LIBDIR)/libcap.a $(LIBDIR)/libseccomp.a \
 BUILD_DEPS := gcc make libc6-dev python3-dev libpython3.11-dev libexpat1-dev zlib1g-dev \
               node-llhttp libcap-dev libseccomp-dev
 TEST_DEPS  := python3-pytest python3-flask python3-django python3-yaml curl clang \
-              libclang-rt-14-dev
+              libclang-rt-14-dev slowhttptest wrk
 
 SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
@@ -28,7 +28,7 @@ LLOBJ   := $(patsubst %,build/obj/llhttp_%.o,llhttp api http)
 UNIT    := $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 LIBOBJ  := $(filter-out build/obj/main.o,$(OBJ)) $(LLOBJ)
 
-.PHONY: all build run test test-asan fuzz clean deps test-deps
+.PHONY: all build run test test-asan fuzz soak clean deps test-deps
 all build: build/wsginit
 
 build/wsginit: $(OBJ) $(LLOBJ)
@@ -73,6 +73,11 @@ test-asan: deps test-deps build/asan/wsginit image-rootfs
 	WSGINIT=$(CURDIR)/build/asan/wsginit $(PYTHON) -m pytest -q tests/integration
 	@if ls build/asan/report.* >/dev/null 2>&1; then cat build/asan/report.*; exit 1; fi
 	@echo "no sanitizer reports"
+
+# The long fault runs: 20 s of kill -9 under load, 1,000,000 requests for
+# RSS growth, a client that stops reading (minutes).
+soak: deps test-deps build
+	SOAK=1 $(PYTHON) -m pytest -q -s tests/integration/test_faults.py
 
 # libFuzzer drivers (clang, ASan+UBSan); FUZZ_SECONDS per driver.
 FUZZ_SECONDS ?= 600

@@ -257,9 +257,31 @@ static int on_headers_complete(llhttp_t *ll)
 	return HPE_PAUSED; /* lets http_parse() note where the head ends */
 }
 
+/* llhttp 8.1 (not built in strict mode) skips the two bytes after chunk
+ * data without looking: they must be CRLF, or "3\r\nabcXY0\r\n\r\n" would be
+ * a body. Checks what of them lies in [q, end); the rest on the next read. */
+static bool crlf_ok(struct http_parser *p, const char *q, const char *end)
+{
+	for (; p->crlf && q < end; q++, p->crlf = p->crlf == 1 ? 2 : 0)
+		if (*q != (p->crlf == 1 ? '\r' : '\n'))
+			return false;
+	return true;
+}
+
+static int on_chunk_header(llhttp_t *ll)
+{
+	P(ll)->chunk_left = ll->content_length;
+	return 0;
+}
+
 static int on_body(llhttp_t *ll, const char *at, size_t n)
 {
 	struct http_parser *p = P(ll);
+	if (p->req.chunked && (p->chunk_left -= n) == 0) {
+		p->crlf = 1;
+		if (!crlf_ok(p, at + n, p->exec_end))
+			return refuse(p, 400, "chunk data not followed by CRLF");
+	}
 	if (p->req.body.len + n > p->limits->body)
 		return refuse(p, 413, "body over MAX_BODY_SIZE");
 	if (body_append(&p->req.body, at, n) < 0)
@@ -286,6 +308,7 @@ static const llhttp_settings_t settings = {
 	.on_header_value_complete = on_header_value_complete,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
+	.on_chunk_header = on_chunk_header,
 	.on_message_complete = on_message_complete,
 };
 
@@ -303,6 +326,8 @@ static void reset(struct http_parser *p)
 	p->status = 0;
 	p->reason = NULL;
 	p->line_len = p->fields = 0;
+	p->chunk_left = 0;
+	p->crlf = 0;
 	p->field_open = p->value_open = p->resumed = false;
 }
 
@@ -362,6 +387,12 @@ enum http_result http_parse(struct http_parser *p, char *buf, size_t *len)
 		if (p->parsed == *len && !p->resumed)
 			return HTTP_MORE;
 		p->resumed = false;
+		p->exec_end = buf + *len;
+		if (!crlf_ok(p, buf + p->parsed, p->exec_end)) {
+			p->status = 400;
+			p->reason = "chunk data not followed by CRLF";
+			break;
+		}
 		llhttp_errno_t e = llhttp_execute(&p->ll, buf + p->parsed, *len - p->parsed);
 		if (e == HPE_OK) {
 			/* Body bytes are in req.body now: only the head must stay. */

@@ -53,6 +53,9 @@ struct http_parser {
 	int status;          /* the 4xx/5xx for HTTP_ERROR */
 	const char *reason;  /* why, for the debug log */
 	int line_len, fields, te, ctype, expect;
+	uint64_t chunk_left;  /* data bytes left in the current chunk */
+	int crlf;             /* 1: '\r' then '\n' due after chunk data, 2: '\n' due */
+	const char *exec_end; /* end of the bytes given to llhttp_execute() */
 	bool field_open, value_open, drop;
 	bool resumed;
 };

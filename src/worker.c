@@ -50,7 +50,7 @@ struct worker {
 	int nconns;
 	atomic_bool stopping; /* read by app threads for Connection: close */
 	bool stop_asked, drained, accepting;
-	double now, accept_again;
+	double now, accept_again, emfile_logged;
 	long served, max_requests;
 	char *spare; /* free read buffers, linked through their first bytes */
 	int nspare;
@@ -469,7 +469,10 @@ static bool on_accept(struct worker *w, const struct listener *l)
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			log_msg(LOG_WARNING, "accept: %s; pausing accepts", strerror(errno));
+			if (w->now >= w->emfile_logged + 10) { /* once in a while, not every pause */
+				log_msg(LOG_WARNING, "accept: %s; pausing accepts", strerror(errno));
+				w->emfile_logged = w->now;
+			}
 			watch_listeners(w, false);
 			w->accept_again = w->now + ACCEPT_PAUSE;
 		}
@@ -493,10 +496,18 @@ static void begin_stop(struct worker *w)
 	 * backlog nobody takes: the last process to close drains it first. */
 	for (int i = 0; i < w->nls; i++)
 		close(w->ls[i].fd);
-	/* Idle keep-alive connections go; new ones (their request may be on its
-	 * way) get their REQUEST_TIMEOUT like any other. */
-	while (w->lists[IDLE].head)
-		conn_close(w, w->lists[IDLE].head);
+	/* On TERM, idle keep-alive connections go, unless their next request is
+	 * already here (closing over unread bytes would reset the connection):
+	 * that one is served, with Connection: close. A worker past MAX_REQUESTS
+	 * lets them all bring one more request (or time out): no client of a
+	 * healthy server sees its connection closed under a request. New
+	 * connections get their REQUEST_TIMEOUT like any other. */
+	for (struct conn *c = w->stop_asked ? w->lists[IDLE].head : NULL, *next; c; c = next) {
+		char byte;
+		next = c->next;
+		if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+			conn_close(w, c);
+	}
 }
 
 static void on_signal(struct worker *w)

@@ -398,7 +398,6 @@ static void finish_body(struct resp *r)
 typedef struct {
 	PyObject_HEAD
 	struct resp *r; /* NULL once the request is over */
-	PyObject *write;
 } Starter;
 
 static PyObject *write_body(Starter *self, PyObject *data)
@@ -449,16 +448,8 @@ static PyObject *start_response(Starter *self, PyObject *args, PyObject *kw)
 	if (set_head(r, status, headers) < 0)
 		return NULL;
 	r->started = true;
-	if (!self->write && !(self->write = PyCFunction_New(&write_def, (PyObject *)self)))
-		return NULL;
-	Py_INCREF(self->write);
-	return self->write;
-}
-
-static void starter_dealloc(Starter *self)
-{
-	Py_XDECREF(self->write);
-	Py_TYPE(self)->tp_free((PyObject *)self);
+	/* write() holds the Starter, never the other way: no cycle to leak. */
+	return PyCFunction_New(&write_def, (PyObject *)self);
 }
 
 static PyTypeObject StarterType = {
@@ -467,7 +458,6 @@ static PyTypeObject StarterType = {
 	.tp_basicsize = sizeof(Starter),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_call = (ternaryfunc)start_response,
-	.tp_dealloc = (destructor)starter_dealloc,
 };
 
 /* ---------- environ ---------- */
@@ -803,7 +793,6 @@ bool wsgi_handle(struct conn *c, bool closing, struct wsgi_result *out)
 	PyObject *result = NULL;
 	if (sr) {
 		sr->r = &r;
-		sr->write = NULL;
 		result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)sr, NULL);
 	}
 	if (result) {

@@ -9,7 +9,7 @@ const char *__ubsan_default_options(void);
 
 const char *__asan_default_options(void)
 {
-	return "detect_leaks=0:log_path=" REPORT;
+	return "detect_leaks=0:handle_segv=0:log_path=" REPORT; /* the app may crash on purpose */
 }
 
 const char *__ubsan_default_options(void)
