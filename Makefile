@@ -28,7 +28,7 @@ LLOBJ   := $(patsubst %,build/obj/llhttp_%.o,llhttp api http)
 UNIT    := $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 LIBOBJ  := $(filter-out build/obj/main.o,$(OBJ)) $(LLOBJ)
 
-.PHONY: all build run test test-asan fuzz soak clean deps test-deps
+.PHONY: all build run test test-asan fuzz soak bench clean deps test-deps
 all build: build/wsginit
 
 build/wsginit: $(OBJ) $(LLOBJ)
@@ -70,9 +70,14 @@ build/asan:
 	mkdir -p $@
 test-asan: deps test-deps build/asan/wsginit image-rootfs
 	rm -f build/asan/report.*
-	WSGINIT=$(CURDIR)/build/asan/wsginit $(PYTHON) -m pytest -q tests/integration
+	WSGINIT=$(CURDIR)/build/asan/wsginit WSGINIT_SANITIZED=1 $(PYTHON) -m pytest -q tests/integration
 	@if ls build/asan/report.* >/dev/null 2>&1; then cat build/asan/report.*; exit 1; fi
 	@echo "no sanitizer reports"
+
+# wsginit beside gunicorn, uWSGI and nginx, one core each (minutes); writes
+# bench/results/ and the README's table.
+bench: build
+	$(PYTHON) bench/bench.py
 
 # The long fault runs: 20 s of kill -9 under load, 1,000,000 requests for
 # RSS growth, a client that stops reading (minutes).

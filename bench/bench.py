@@ -1,0 +1,743 @@
+#!/usr/bin/python3
+"""`make bench`: wsginit against gunicorn, uWSGI and nginx on this machine.
+
+Every server runs one worker process pinned to CPU 0 (taskset -c 0), wrk runs
+pinned to CPU 1, everything on 127.0.0.1, each run bounded by BENCH_SECONDS.
+The app is bench/apps.py for every WSGI server. Each (server, scenario) pair gets
+a fresh server: start -> first 200 (timed) -> warm-up -> measured wrk run, with
+the server's CPU time (utime+stime of its whole process tree, from /proc) read
+around the measured run, so the headline is requests per server-CPU-second.
+
+Writes bench/results/results.md and bench/results/chart.png, and refreshes the
+README block between the `bench:begin` / `bench:end` markers (BENCH_README=0
+skips that). Environment:
+  BENCH_SECONDS    seconds per measured run (default 5)
+  BENCH_WARMUP     seconds of warm-up per run (default 1, 0 = none)
+  BENCH_IDLE       idle keep-alive connections to hold (default 10000)
+  BENCH_SCENARIOS  comma list to run a subset (then README is left alone)
+Needs (installed when missing, from Debian): gunicorn uwsgi-core
+uwsgi-plugin-python3 nginx-light wrk python3-matplotlib.
+"""
+
+import json
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+RESULTS = os.path.join(BENCH, "results")
+WSGINIT = os.path.join(ROOT, "build", "wsginit")
+SECONDS = max(1, int(round(float(os.environ.get("BENCH_SECONDS", "5")))))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "1"))
+IDLE_N = int(os.environ.get("BENCH_IDLE", "10000"))
+ONLY = [s for s in os.environ.get("BENCH_SCENARIOS", "").split(",") if s]
+SERVER_CPU, CLIENT_CPU = "0", "1"
+HZ = os.sysconf("SC_CLK_TCK")
+
+# package -> a file that shows it is there
+PACKAGES = {
+    "gunicorn": "/usr/bin/gunicorn",
+    "uwsgi-core": "/usr/bin/uwsgi",
+    "uwsgi-plugin-python3": "/usr/lib/uwsgi/plugins/python3_plugin.so",
+    "nginx-light": "/usr/sbin/nginx",  # any Debian nginx flavour will do
+    "wrk": "/usr/bin/wrk",
+    "python3-matplotlib": "/usr/lib/python3/dist-packages/matplotlib/__init__.py",
+}
+
+# ---------------------------------------------------------------- processes
+
+PROCS = []  # every Popen this driver started, stopped by PID in cleanup()
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def ensure_packages():
+    missing = [p for p, f in PACKAGES.items() if not os.path.exists(f)]
+    if not missing:
+        return
+    log("installing", " ".join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
+    if subprocess.run(cmd + missing, env=env).returncode != 0 and "nginx-light" in missing:
+        missing[missing.index("nginx-light")] = "nginx"
+        subprocess.run(cmd + missing, check=True, env=env)
+    # a package's postinst may start the system nginx: not ours, left alone,
+    # it listens on :80 and we use other ports
+
+
+def children_map():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def tree(pid):
+    kids, out, todo = children_map(), [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_ticks(pid):
+    """utime+stime (+ reaped children's) of pid and all its descendants."""
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total
+
+
+def pss_kib(p):
+    try:
+        with open(f"/proc/{p}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss(pid):
+    """(PSS of the whole tree, PSS of the largest worker) in KiB. The worker is
+    the process itself when it has no children, else its largest descendant."""
+    procs = tree(pid)
+    each = {p: pss_kib(p) for p in procs}
+    workers = [each[p] for p in procs if p != pid] or [each[pid]]
+    return sum(each.values()), max(workers)
+
+
+def stop(proc):
+    if proc.poll() is not None:
+        return
+    pids = tree(proc.pid)
+    try:
+        os.kill(proc.pid, signal.SIGINT)  # every server here: stop at once
+        proc.wait(5)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        pass
+    for p in [proc.pid] + pids:  # whatever is left, by the PIDs we saw
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def cleanup(*_):
+    for p in PROCS:
+        stop(p)
+    if _:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- servers
+
+
+class Ctx:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.file = os.path.join(tmp, "big.bin")
+        self.port = 18100
+
+
+def wsginit(threads=1):
+    def argv(ctx, port, idle):
+        env = {"APP": "apps:app", "CHDIR": BENCH, "WORKERS": "1", "ACCESS_LOG": "false",
+               "BIND": f"127.0.0.1:{port}", "THREADS": str(threads)}
+        if idle:
+            env["KEEP_ALIVE"] = "60"  # hold the idle connections for the whole measure
+        return [WSGINIT], env
+    return argv
+
+
+def gunicorn(threads=0):
+    def argv(ctx, port, idle):
+        a = ["gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "--chdir", BENCH,
+             "--log-level", "warning"]
+        if threads:
+            a += ["--worker-class", "gthread", "--threads", str(threads)]
+        if idle:
+            a += ["--keep-alive", "60"]
+        return a + ["apps:app"], {}
+    return argv
+
+
+def uwsgi(threads=0, http11=False):
+    def argv(ctx, port, idle):
+        a = ["uwsgi", "--plugin", "python3", "--http11-socket" if http11 else "--http-socket",
+             f"127.0.0.1:{port}", "--chdir", BENCH, "--module", "apps:app", "--need-app",
+             "--disable-logging", "--processes", "1"]
+        if threads:
+            a += ["--threads", str(threads)]
+        return a, {}
+    return argv
+
+
+def nginx():
+    def argv(ctx, port, idle):
+        d = os.path.join(ctx.tmp, f"nginx-{port}")
+        os.makedirs(d)
+        temps = "".join(f"  {k}_temp_path {d}/{k};\n" for k in
+                        ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_timeout 75s;
+  keepalive_requests 100000000;
+  default_type application/octet-stream;
+{temps}  server {{
+    listen 127.0.0.1:{port};
+    location = /hello {{ default_type text/plain; return 200 "Hello, World!"; }}
+    location = /file {{ alias {ctx.file}; }}
+  }}
+}}
+""")
+        return ["nginx", "-e", "stderr", "-p", d, "-c", os.path.join(d, "nginx.conf")], {}
+    return argv
+
+
+SERVERS = {  # name -> argv builder; the order is the tables' and the chart's
+    "wsginit": wsginit(),
+    "wsginit THREADS=8": wsginit(8),
+    "gunicorn sync": gunicorn(),
+    "gunicorn gthread 8": gunicorn(8),
+    "uWSGI": uwsgi(),
+    "uWSGI threads 8": uwsgi(8),
+    "uWSGI http11": uwsgi(http11=True),
+    "nginx": nginx(),
+}
+SYNC = ["wsginit", "gunicorn sync", "uWSGI"]
+THREADED = ["wsginit THREADS=8", "gunicorn gthread 8", "uWSGI threads 8"]
+
+# name, title, path, connections, extra wrk args, which servers
+SCENARIOS = [
+    ("hello", "hello, keep-alive, 50 conns", "/hello", 50, [],
+     SYNC + THREADED + ["uWSGI http11", "nginx"]),
+    ("hello-close", "hello, new connection per request", "/hello", 50,
+     ["-H", "Connection: close"], SYNC + THREADED + ["uWSGI http11", "nginx"]),
+    ("big", "1 MiB bytes", "/big", 50, [], SYNC),
+    ("file", "1 MiB wsgi.file_wrapper (nginx: static)", "/file", 50, [], SYNC + ["nginx"]),
+    ("stream", "1 MiB in 16 KiB chunks, no Content-Length", "/stream", 50, [], SYNC),
+    ("post", "POST 64 KiB read from wsgi.input", "/post", 50, ["POST"], SYNC),
+    ("sleep", "50 ms sleep, 100 conns", "/sleep", 100, ["--timeout", "10s"], SYNC + THREADED),
+    ("idle", f"{IDLE_N} idle keep-alive connections", "/hello", 0, [],
+     SYNC + THREADED + ["nginx"]),
+]
+
+
+def http_get(port, path="/hello", timeout=1.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while b"\r\n" not in data:  # the status line is all we look at
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    return data
+
+
+def start(ctx, name, idle=False):
+    """Starts a server; returns (proc, seconds to the first 200) or raises."""
+    ctx.port += 1
+    port = ctx.port
+    argv, extra = SERVERS[name](ctx, port, idle)
+    env = dict(os.environ, BENCH_FILE=ctx.file, PYTHONDONTWRITEBYTECODE="1", **extra)
+    out = open(os.path.join(ctx.tmp, f"server-{port}.log"), "wb")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, env=env, cwd=ctx.tmp,
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                            start_new_session=True)
+    PROCS.append(proc)
+    out.close()
+    while True:
+        try:
+            if http_get(port).split(b"\r\n", 1)[0].split()[1] == b"200":
+                return proc, port, time.monotonic() - t0
+        except (OSError, IndexError):
+            pass
+        if proc.poll() is not None or time.monotonic() - t0 > 30:
+            stop(proc)
+            with open(os.path.join(ctx.tmp, f"server-{port}.log"), "rb") as f:
+                tail = f.read()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"{name} did not answer 200 on :{port}\n{tail}")
+        time.sleep(0.002)
+
+
+# ---------------------------------------------------------------- clients
+
+DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,' ..
+    '"read":%d,"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+POST_LUA = """wrk.method = "POST"
+wrk.body = string.rep("a", 65536)
+wrk.headers["Content-Type"] = "application/octet-stream"
+"""
+
+
+def wrk(ctx, port, path, conns, extra, seconds):
+    script = os.path.join(ctx.tmp, "report.lua")
+    if "POST" in extra:
+        script = os.path.join(ctx.tmp, "post.lua")
+        extra = [x for x in extra if x != "POST"]
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
+            "-s", script] + extra + [f"http://127.0.0.1:{port}{path}"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    PROCS.append(proc)
+    try:
+        out = proc.communicate(timeout=seconds + 30)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        raise RuntimeError("wrk did not finish")
+    m = re.search(r"^BENCHJSON (.*)$", out, re.M)
+    if not m:
+        raise RuntimeError("wrk: " + out[-1000:])
+    return json.loads(m.group(1))
+
+
+def hold_idle(port, n, budget=40.0):
+    """Opens n connections, one GET /hello on each, keeps them open. Returns
+    (sockets still open after 1 s, seconds it took, connections answered)."""
+    sel = selectors.DefaultSelector()
+    req = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    pending, held = {}, []
+    started = answered = 0
+    t0 = time.monotonic()
+
+    def drop(s):
+        sel.unregister(s)
+        del pending[s]
+        s.close()
+
+    while (started < n or pending) and time.monotonic() - t0 < budget:
+        while started < n and len(pending) < 64:
+            started += 1
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            if s.connect_ex(("127.0.0.1", port)) not in (0, 115):  # EINPROGRESS
+                s.close()
+                continue
+            pending[s] = None
+            sel.register(s, selectors.EVENT_WRITE)
+        for key, _ in sel.select(0.2):
+            s = key.fileobj
+            if pending[s] is None:
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    drop(s)
+                    continue
+                s.send(req)
+                pending[s] = b""
+                sel.modify(s, selectors.EVENT_READ)
+                continue
+            try:
+                data = s.recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            pending[s] += data
+            if b"Hello, World!" in pending[s]:
+                answered += 1
+                sel.unregister(s)
+                del pending[s]
+                held.append(s)
+            elif not data:
+                drop(s)
+    took = time.monotonic() - t0
+    for s in list(pending):
+        drop(s)
+    time.sleep(1.0)
+    alive = []
+    for s in held:
+        try:
+            if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                s.close()
+                continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            continue
+        alive.append(s)
+    return alive, took, answered
+
+
+# ---------------------------------------------------------------- runs
+
+
+def quiet(pid, most=3.0):
+    """Waits until the server has stopped using CPU (what wrk left queued is done)."""
+    t0, last = time.monotonic(), cpu_ticks(pid)
+    while time.monotonic() - t0 < most:
+        time.sleep(0.1)
+        now = cpu_ticks(pid)
+        if now == last:
+            return
+        last = now
+
+
+def run_one(ctx, scen, name):
+    key, _, path, conns, extra, _ = scen
+    proc, port, first = start(ctx, name, idle=(key == "idle"))
+    try:
+        row = {"first200": first}
+        row["pss0"], row["pssw0"] = pss(proc.pid)
+        if key == "idle":
+            socks, took, answered = hold_idle(port, IDLE_N)
+            row["pss"], row["pssw"] = pss(proc.pid)
+            row.update(held=len(socks), answered=answered, took=took)
+            for s in socks:
+                s.close()
+            return row
+        # no warm-up for the sleep view: its queue would eat the measured run
+        if WARMUP and key != "sleep":
+            wrk(ctx, port, path, conns, extra, WARMUP)
+            quiet(proc.pid)
+        c0 = cpu_ticks(proc.pid)
+        r = wrk(ctx, port, path, conns, extra, SECONDS)
+        cpu = (cpu_ticks(proc.pid) - c0) / HZ
+        row["pss"], row["pssw"] = pss(proc.pid)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited during {key}")
+        dur = r["duration_us"] / 1e6
+        row.update(rps=r["requests"] / dur, p50=r["p50_us"] / 1e3, p99=r["p99_us"] / 1e3,
+                   errors=r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"],
+                   err_detail={k: r[k] for k in ("status", "connect", "read", "write", "timeout")},
+                   requests=r["requests"], cpu=cpu,
+                   rpc=r["requests"] / cpu if cpu > 0 else float("nan"),
+                   mbps=r["bytes"] / dur / 2**20)
+        return row
+    finally:
+        stop(proc)
+
+
+# ---------------------------------------------------------------- reports
+
+
+def f0(x):
+    return "–" if x is None or x != x else f"{x:,.0f}"
+
+
+def f1(x):
+    return "–" if x is None or x != x else f"{x:,.1f}"
+
+
+def f2(x):
+    return "–" if x is None or x != x else f"{x:,.2f}"
+
+
+def mib(kib):
+    return f"{kib / 1024:,.1f}"
+
+
+def get(res, scen, name, k):
+    return res.get(scen, {}).get(name, {}).get(k)
+
+
+def ratio(a, b):
+    return a / b if a and b and a == a and b == b else None
+
+
+def targets(res, first200, pssw):
+    t = []
+
+    def add(what, value, goal, shown, higher=True):
+        met = None if value is None else (value >= goal if higher else value <= goal)
+        margin = None if value is None else (value / goal - 1) * 100
+        t.append((what, shown, met, margin))
+
+    w = lambda s, n="wsginit": get(res, s, n, "rpc")
+    r = ratio(w("hello"), w("hello", "uWSGI"))
+    add("hello keep-alive ≥ 3× uWSGI (req/CPU-s)", r, 3, f"{f2(r)}×")
+    r = ratio(w("hello"), w("hello", "gunicorn sync"))
+    add("hello keep-alive ≥ 10× gunicorn sync (req/CPU-s)", r, 10, f"{f2(r)}×")
+    r = ratio(w("hello"), w("hello", "nginx"))
+    add("hello keep-alive ≥ 40% of nginx return 200 (req/CPU-s)", r, 0.4,
+        "–" if r is None else f"{r * 100:.0f}%")
+    r = ratio(w("hello-close"), w("hello-close", "uWSGI"))
+    add("new connection per request ≥ uWSGI (req/CPU-s)", r, 1, f"{f2(r)}×")
+    r = get(res, "sleep", "wsginit THREADS=8", "rps")
+    add("50 ms sleep, THREADS=8 ≥ 95% of 160 req/s", r, 152, f"{f1(r)} req/s")
+    r = ratio(w("file"), w("file", "nginx"))
+    add("1 MiB file_wrapper within 20% of nginx static (req/CPU-s)", r, 0.8,
+        "–" if r is None else f"{r * 100:.0f}%")
+    a, b = pssw.get("wsginit"), pssw.get("uWSGI")
+    add("PSS per worker ≤ uWSGI's (after hello)", a, b or 0,
+        "–" if not (a and b) else f"{mib(a)} vs {mib(b)} MiB", higher=False)
+    a, b = first200.get("wsginit"), first200.get("uWSGI")
+    add("start to first 200 ≤ uWSGI's (median)", a, b or 0,
+        "–" if not (a and b) else f"{a * 1e3:.0f} vs {b * 1e3:.0f} ms", higher=False)
+    return t
+
+
+def write_md(res, meta, first200, pssw, tg):
+    L = ["# wsginit benchmark", "",
+         f"{meta['date']} · {meta['cpu']} · {meta['kernel']} · {SECONDS} s per run "
+         f"(+{WARMUP} s warm-up), each server one worker process on CPU 0, wrk -t1 on CPU 1, "
+         "loopback.", "", "Versions: " + ", ".join(meta["versions"]), "",
+         "req/CPU-s = requests / server CPU seconds (utime+stime of the server's process tree "
+         "during the run, from /proc). ×wsginit = wsginit's req/CPU-s divided by that row's "
+         "(>1: wsginit does more per CPU-second). errors = non-2xx + socket errors. "
+         "PSS = the whole server tree after the run. uWSGI with --http-socket closes the "
+         "connection after each response without a `Connection: close` header, so wrk counts "
+         "one read error per response: those requests did get their 200.", "",
+         "## Targets", "", "| target | measured | met | margin |", "|---|---|---|---|"]
+    for what, shown, met, margin in tg:
+        L.append(f"| {what} | {shown} | {'–' if met is None else 'yes' if met else '**no**'} | "
+                 f"{'–' if margin is None else f'{margin:+.0f}%'} |")
+    L += ["", "Margin: measured / target − 1 (for PSS and start time, lower is better, so a "
+          "negative margin meets the target).", "",
+          "## Throughput", "",
+          "| scenario | server | req/s | p50 ms | p99 ms | errors | server CPU s | req/CPU-s | "
+          "×wsginit | MiB/s | PSS MiB |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, title, *_ in SCENARIOS:
+        if key == "idle" or key not in res:
+            continue
+        base = "wsginit THREADS=8" if key == "sleep" else "wsginit"
+        for name in SERVERS:
+            row = res[key].get(name)
+            if row is None:
+                continue
+            if "error" in row:
+                L.append(f"| {title} | {name} | failed: {row['error']} |||||||||")
+                continue
+            rel = ratio(get(res, key, base, "rpc"), row["rpc"])
+            L.append(f"| {title} | {name} | {f0(row['rps'])} | {f2(row['p50'])} | "
+                     f"{f2(row['p99'])} | {row['errors']} | {f2(row['cpu'])} | {f0(row['rpc'])} | "
+                     f"{f2(rel)} | {f0(row['mbps'])} | {mib(row['pss'])} |")
+    idle = res.get("idle", {})
+    L += ["", "## Memory and start-up", "",
+          f"Idle: {IDLE_N} connections opened (64 at a time), one GET /hello on each, then held; "
+          "held = still open 1 s after the last answer (keep-alive raised to 60 s for wsginit "
+          "and gunicorn; a server that closes after each response holds none).", "",
+          "| server | start to first 200 ms (median) | PSS worker MiB (after hello) | "
+          "PSS total MiB (idle) | idle conns held | PSS total with them MiB | KiB per held conn |",
+          "|---|---|---|---|---|---|---|"]
+    for name in SERVERS:
+        if name not in first200:
+            continue
+        row = idle.get(name, {})
+        held = row.get("held")
+        per = ((row["pss"] - row["pss0"]) / held) if held else None
+        hello = get(res, "hello", name, "pss0")
+        L.append(f"| {name} | {first200[name] * 1e3:.0f} | "
+                 f"{mib(pssw[name]) if name in pssw else '–'} | "
+                 f"{mib(hello) if hello else '–'} | "
+                 f"{'–' if held is None else held} | "
+                 f"{mib(row['pss']) if 'pss' in row else '–'} | {f1(per)} |")
+    L += ["", "![chart](chart.png)", ""]
+    with open(os.path.join(RESULTS, "results.md"), "w") as f:
+        f.write("\n".join(L))
+
+
+CHART_SCEN = ["hello", "hello-close", "big", "file", "stream", "post"]
+CHART_SERVERS = ["wsginit", "gunicorn sync", "gunicorn gthread 8", "uWSGI", "uWSGI threads 8",
+                 "nginx"]
+COLORS = {"wsginit": "#d62728", "wsginit THREADS=8": "#ff9896", "gunicorn sync": "#1f77b4",
+          "gunicorn gthread 8": "#aec7e8", "uWSGI": "#2ca02c", "uWSGI threads 8": "#98df8a",
+          "uWSGI http11": "#bcbd22", "nginx": "#7f7f7f"}
+
+
+def chart(res):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("no matplotlib: chart skipped")
+        return
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 1]})
+    scen = [s for s in CHART_SCEN if s in res]
+    width = 0.8 / len(CHART_SERVERS)
+    for i, name in enumerate(CHART_SERVERS):
+        ys = [get(res, s, name, "rpc") or 0 for s in scen]
+        xs = [j + (i - (len(CHART_SERVERS) - 1) / 2) * width for j in range(len(scen))]
+        ax.bar(xs, ys, width, label=name, color=COLORS[name])
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(scen)))
+    ax.set_xticklabels(scen)
+    ax.set_ylabel("requests per server CPU-second (log)")
+    ax.set_title("one worker process, one core")
+    ax.legend(fontsize=8, ncol=2)
+    names = [n for n in SYNC + THREADED if get(res, "sleep", n, "rps") is not None]
+    ax2.bar(range(len(names)), [get(res, "sleep", n, "rps") for n in names],
+            color=[COLORS[n] for n in names])
+    ax2.axhline(160, color="k", ls="--", lw=1)
+    ax2.text(-0.4, 163, "limit 160 (8 threads × 20/s)", fontsize=7)
+    ax2.set_xticks(range(len(names)))
+    ax2.set_xticklabels([n.replace(" ", "\n") for n in names], fontsize=6.5)
+    ax2.set_ylabel("requests/s")
+    ax2.set_title("50 ms sleep, 100 conns")
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, "chart.png"), dpi=100)
+
+
+def readme_block(res, tg):
+    servers = ["wsginit", "gunicorn sync", "gunicorn gthread 8", "uWSGI", "nginx"]
+    L = ["| req per server CPU-second | " + " | ".join(servers) + " |",
+         "|---" * (len(servers) + 1) + "|"]
+    for key, title, *_ in SCENARIOS:
+        if key in ("idle", "sleep") or key not in res:
+            continue
+        L.append(f"| {title} | " + " | ".join(f0(get(res, key, n, "rpc")) for n in servers) + " |")
+    s = [f"{n}: {f0(get(res, 'sleep', n, 'rps'))}" for n in SYNC + THREADED
+         if get(res, "sleep", n, "rps") is not None]
+    L += ["", "50 ms sleep, 100 connections, req/s: " + ", ".join(s) + ".", ""]
+    met = [w for w, _, m, _ in tg if m]
+    missed = [f"{w}: {shown} ({margin:+.0f}%)" for w, shown, m, margin in tg if m is False]
+    L.append(f"Targets met: {len(met)} of {len(tg)}." +
+             (" Missed: " + "; ".join(missed) + "." if missed else ""))
+    return "\n".join(L)
+
+
+def update_readme(block):
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        text = f.read()
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if begin not in text or end not in text:
+        return
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(f"{head}{begin}\n{block}\n{end}{tail}")
+
+
+def meta():
+    def out(argv):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": f"{cpu}, {os.cpu_count()} cpus",
+            "kernel": "Linux " + os.uname().release,
+            "versions": [out([WSGINIT, "--version"]), out(["gunicorn", "--version"]),
+                         "uWSGI " + out(["uwsgi", "--version"]),
+                         out(["nginx", "-v"]).replace("nginx version: ", ""),
+                         " ".join(out(["wrk", "-v"]).split()[:2])]}
+
+
+def main():
+    if not os.access(WSGINIT, os.X_OK):
+        sys.exit(f"{WSGINIT} missing: make build first")
+    if os.cpu_count() < 2:
+        sys.exit("needs 2 cpus (server on 0, wrk on 1)")
+    ensure_packages()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # inherited by the servers too
+    if want < IDLE_N + 100:
+        log(f"RLIMIT_NOFILE {want} is below {IDLE_N} idle connections")
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, cleanup)
+    os.makedirs(RESULTS, exist_ok=True)
+
+    tmp = tempfile.mkdtemp(prefix="wsginit-bench-")
+    os.chmod(tmp, 0o755)  # wsginit drops root to 65532: it must read the file
+    ctx = Ctx(tmp)
+    with open(ctx.file, "wb") as f:
+        f.write(os.urandom(1 << 20))
+    os.chmod(ctx.file, 0o644)
+    with open(os.path.join(tmp, "report.lua"), "w") as f:
+        f.write(DONE_LUA)
+    with open(os.path.join(tmp, "post.lua"), "w") as f:
+        f.write(POST_LUA + DONE_LUA)
+
+    res, starts = {}, {}
+    t0 = time.monotonic()
+    try:
+        for scen in SCENARIOS:
+            if ONLY and scen[0] not in ONLY:
+                continue
+            res[scen[0]] = {}
+            for name in scen[5]:
+                try:
+                    row = run_one(ctx, scen, name)
+                except RuntimeError as e:
+                    log(f"{scen[0]} {name}: {e}")
+                    row = {"error": str(e).splitlines()[0]}
+                res[scen[0]][name] = row
+                if "first200" in row:
+                    starts.setdefault(name, []).append(row["first200"])
+                if "rps" in row:
+                    log(f"{scen[0]:12} {name:20} {row['rps']:10,.0f} req/s {row['rpc']:10,.0f} "
+                        f"req/CPU-s  p99 {row['p99']:8.2f} ms  errors {row['errors']}  "
+                        f"PSS {mib(row['pss'])}/{mib(row['pssw'])} MiB")
+                elif "held" in row:
+                    log(f"{scen[0]:12} {name:20} held {row['held']} of {IDLE_N} "
+                        f"({row['took']:.1f} s), PSS {mib(row['pss0'])} -> {mib(row['pss'])} MiB")
+    finally:
+        cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    first200 = {n: statistics.median(v) for n, v in starts.items()}
+    pssw = {n: r["pssw"] for n, r in res.get("hello", {}).items() if "pssw" in r}
+    tg = targets(res, first200, pssw)
+    write_md(res, meta(), first200, pssw, tg)
+    chart(res)
+    if not ONLY and os.environ.get("BENCH_README", "1") != "0":
+        update_readme(readme_block(res, tg))
+    log(f"done in {time.monotonic() - t0:.0f} s: bench/results/results.md, bench/results/chart.png")
+    for what, shown, met, margin in tg:
+        log(f"  {'MET ' if met else 'MISS' if met is not None else '  ? '} {what}: {shown}")
+
+
+if __name__ == "__main__":
+    main()
