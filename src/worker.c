@@ -486,16 +486,18 @@ static bool on_accept(struct worker *w, const struct listener *l)
  * connections, finish the rest. */
 static void begin_stop(struct worker *w)
 {
-	for (int i = 0; i < w->nls && w->stop_asked; i++)
-		for (int n = 0; n < 64 && w->nconns < 4096 && on_accept(w, &w->ls[i]); n++)
-			;
-	w->stopping = w->drained = true;
 	if (w->accepting)
 		watch_listeners(w, false);
-	/* Closed at once, so new connections are refused rather than queued in a
-	 * backlog nobody takes: the last process to close drains it first. */
-	for (int i = 0; i < w->nls; i++)
+	/* Each listener is drained and closed at once, so new connections are
+	 * refused rather than queued in a backlog nobody takes (closing it
+	 * resets them): only the last process to close has a window, of
+	 * microseconds, between its last accept and its close. */
+	for (int i = 0; i < w->nls; i++) {
+		for (int n = 0; n < 64 && w->stop_asked && w->nconns < 4096 && on_accept(w, &w->ls[i]); n++)
+			;
 		close(w->ls[i].fd);
+	}
+	w->stopping = w->drained = true;
 	/* On TERM, idle keep-alive connections go, unless their next request is
 	 * already here (closing over unread bytes would reset the connection):
 	 * that one is served, with Connection: close. A worker past MAX_REQUESTS

@@ -8,7 +8,6 @@ its own AssertionError before the server ever saw it.
 
 Every call is counted (/count), so tests can tell whether the app was reached.
 """
-import sys
 
 CALLS = [0]
 CLOSED = []

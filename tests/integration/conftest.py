@@ -12,6 +12,27 @@ BINARY = os.environ.get("WSGINIT", os.path.join(ROOT, "build", "wsginit"))
 APPS = os.path.join(ROOT, "tests", "apps")
 
 
+def proc_table():
+    """{pid: (state, ppid)} for every process visible in /proc (zombies included)."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(d)] = (fields[0], int(fields[1]))
+    return table
+
+
+def children(pid):
+    """Live (non-zombie) children of pid, sorted."""
+    return sorted(p for p, (state, ppid) in proc_table().items() if ppid == pid and state != "Z")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -25,7 +25,8 @@ import pytest
 
 import conftest
 import wire
-from test_master import children, wait_children
+from conftest import children
+from test_master import wait_children
 from wire import Conn, build, get
 
 sys.path.insert(0, conftest.APPS)

@@ -21,6 +21,7 @@ import time
 import pytest
 
 import wire
+from conftest import proc_table
 from wire import get
 
 APP = "lifecycle:application"
@@ -28,20 +29,6 @@ APP = "lifecycle:application"
 
 # ---------------------------------------------------------------- helpers
 
-def proc_table():
-    """{pid: (state, ppid)} for every process visible in /proc (zombies included)."""
-    table = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        table[int(d)] = (fields[0], int(fields[1]))
-    return table
 
 
 def kids(pid):
@@ -262,7 +249,13 @@ def test_process_titles_name_master_and_workers(live):
     workers = wait_kids(s.proc.pid, 2)
     assert len(workers) == 2, workers
     assert cmdline(s.proc.pid) == "wsginit: master [%s]" % APP
-    titles = sorted(cmdline(p) for p in workers)
+    # a worker just forked still shows the master's title until its first instructions run
+    deadline = time.monotonic() + 5
+    while True:
+        titles = sorted(cmdline(p) for p in workers)
+        if all(t.startswith("wsginit: worker") for t in titles) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert all(re.fullmatch(r"wsginit: worker \d+ \[%s\]" % re.escape(APP), t) for t in titles), titles
     numbers = sorted(int(t.split()[2]) for t in titles)
     assert numbers == [1, 2], titles

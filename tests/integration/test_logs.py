@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-import wire
 from wire import Conn, build, get
 
 PROBE = {"APP": "probe:application"}

@@ -2,7 +2,6 @@
 and exits 3 when the app cannot be imported."""
 import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -10,26 +9,10 @@ import pytest
 
 import conftest
 import wire
+from conftest import children
 from wire import get
 
 PROBE = {"APP": "probe:application"}
-
-
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        state, ppid = fields[0], int(fields[1])
-        if ppid == pid and state != "Z":
-            out.append(int(d))
-    return sorted(out)
 
 
 def wait_children(pid, n, timeout=10.0, exclude=()):

@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 import wire
-from conftest import ROOT, free_port, run_binary
+from conftest import ROOT, children, free_port, run_binary
 from wire import Conn, get
 
 PROBE = "probe:application"
@@ -88,19 +88,7 @@ def health(port, path="/healthz", method="GET", host="127.0.0.1", timeout=10.0):
 
 def kids(pid):
     """Live (non-zombie) children of pid."""
-    out = set()
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.add(int(d))
-    return out
+    return set(children(pid))
 
 
 def world_readable_dir():

@@ -1,7 +1,6 @@
 """PEP 3333 behaviour of wsginit: environ, wsgi.input, start_response/write/exc_info,
 errors, close(), file_wrapper, framing, threads, APP forms."""
 import hashlib
-import json
 import os
 import socket
 import subprocess
