@@ -242,39 +242,55 @@ int config_parse_addr(const char *text, struct config_addr *a)
 	return resolve(host, colon + 1, a);
 }
 
-/* A comma list without empty items. */
-static bool list_ok(const char *s, size_t max)
+/* Calls add(cfg, item) for each item of a comma list, blanks around items
+ * trimmed; an empty list or an empty item is an error. */
+static int each_item(struct config *cfg, const char *s, int (*add)(struct config *, const char *))
 {
+	char buf[4096], *save;
 	size_t n = strlen(s);
-	return n && n < max && s[0] != ',' && s[n - 1] != ',' && !strstr(s, ",,");
+	if (!n || n >= sizeof buf || s[0] == ',' || s[n - 1] == ',' || strstr(s, ",,"))
+		return -1;
+	strcpy(buf, s);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		for (char *e = t + strlen(t); e > t && e[-1] == ' ';)
+			*--e = 0;
+		if (add(cfg, t) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_bind(struct config *cfg, const char *item)
+{
+	if (cfg->nbinds == CONFIG_MAX_BINDS || config_parse_addr(item, &cfg->binds[cfg->nbinds]) < 0)
+		return -1;
+	cfg->nbinds++;
+	return 0;
 }
 
 static int parse_binds(struct config *cfg, const char *s)
 {
-	char buf[4096];
-	if (!list_ok(s, sizeof buf))
-		return -1;
-	strcpy(buf, s);
 	cfg->nbinds = 0;
-	char *save;
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		while (*t == ' ')
-			t++;
-		if (cfg->nbinds == CONFIG_MAX_BINDS || config_parse_addr(t, &cfg->binds[cfg->nbinds]) < 0)
-			return -1;
-		cfg->nbinds++;
-	}
-	return cfg->nbinds ? 0 : -1;
+	return each_item(cfg, s, add_bind);
 }
 
-static int parse_net(const char *s, struct config_net *n)
+static int add_net(struct config *cfg, const char *item)
 {
 	char ip[64];
-	const char *slash = strchr(s, '/');
-	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	if (cfg->nforwarded == CONFIG_MAX_NETS)
+		return -1;
+	struct config_net *n = &cfg->forwarded_allow[cfg->nforwarded++];
+	if (!strcmp(item, "*")) {
+		n->bits = -1;
+		return 0;
+	}
+	const char *slash = strchr(item, '/');
+	size_t len = slash ? (size_t)(slash - item) : strlen(item);
 	if (len >= sizeof ip)
 		return -1;
-	snprintf(ip, sizeof ip, "%.*s", (int)len, s);
+	snprintf(ip, sizeof ip, "%.*s", (int)len, item);
 	n->family = strchr(ip, ':') ? AF_INET6 : AF_INET;
 	if (inet_pton(n->family, ip, n->addr) != 1)
 		return -1;
@@ -287,26 +303,8 @@ static int parse_net(const char *s, struct config_net *n)
 
 static int parse_nets(struct config *cfg, const char *s)
 {
-	char buf[4096];
-	if (!list_ok(s, sizeof buf))
-		return -1;
-	strcpy(buf, s);
 	cfg->nforwarded = 0;
-	char *save;
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		while (*t == ' ')
-			t++;
-		for (char *e = t + strlen(t); e > t && e[-1] == ' ';)
-			*--e = 0;
-		if (cfg->nforwarded == CONFIG_MAX_NETS)
-			return -1;
-		struct config_net *n = &cfg->forwarded_allow[cfg->nforwarded++];
-		if (!strcmp(t, "*"))
-			n->bits = -1;
-		else if (parse_net(t, n) < 0)
-			return -1;
-	}
-	return cfg->nforwarded ? 0 : -1;
+	return each_item(cfg, s, add_net);
 }
 
 static bool net_contains(const struct config_net *n, int family, const unsigned char *addr)

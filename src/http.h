@@ -56,7 +56,7 @@ struct http_parser {
 	uint64_t chunk_left;  /* data bytes left in the current chunk */
 	int crlf;             /* 1: '\r' then '\n' due after chunk data, 2: '\n' due */
 	const char *exec_end; /* end of the bytes given to llhttp_execute() */
-	bool field_open, value_open, drop;
+	bool field_open, value_open;
 	bool resumed;
 };
 
