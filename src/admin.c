@@ -2,6 +2,7 @@
  * blocking until its request line is in, then answered and closed. */
 #include "admin.h"
 
+#include "http.h"
 #include "log.h"
 
 #include <errno.h>
@@ -182,8 +183,7 @@ static void answer(struct client *c, const struct admin_view *v)
 	char headbuf[256];
 	int n = snprintf(headbuf, sizeof headbuf,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-			 status, status == 200 ? "OK" : status == 503 ? "Service Unavailable" :
-			 status == 405 ? "Method Not Allowed" : "Not Found", type, body.len);
+			 status, http_reason(status), type, body.len);
 	/* Best effort in one go: a client that does not read just loses the answer. */
 	struct iovec iov[2] = {{headbuf, (size_t)n}, {body.buf, head ? 0 : body.len}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};

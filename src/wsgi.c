@@ -26,16 +26,21 @@ static bool started;
 static __thread PyThreadState *tstate;
 static __thread PyGILState_STATE gilstate;
 
+/* A header name with its length, so per-request lookups compare lengths first. */
+#define NAME(s) s, sizeof s - 1
+
 /* environ keys of the headers most requests carry, made once. */
 static struct common {
 	const char *name;
+	size_t len;
 	PyObject *key;
 } common[] = {
-	{"host", NULL}, {"user-agent", NULL}, {"accept", NULL}, {"accept-encoding", NULL},
-	{"accept-language", NULL}, {"connection", NULL}, {"cookie", NULL}, {"referer", NULL},
-	{"cache-control", NULL}, {"origin", NULL}, {"authorization", NULL}, {"x-forwarded-for", NULL},
-	{"x-forwarded-proto", NULL}, {"x-request-id", NULL}, {"if-none-match", NULL},
-	{"if-modified-since", NULL}, {"upgrade-insecure-requests", NULL}, {"pragma", NULL},
+	{NAME("host"), NULL}, {NAME("user-agent"), NULL}, {NAME("accept"), NULL},
+	{NAME("accept-encoding"), NULL}, {NAME("accept-language"), NULL}, {NAME("connection"), NULL},
+	{NAME("cookie"), NULL}, {NAME("referer"), NULL}, {NAME("cache-control"), NULL},
+	{NAME("origin"), NULL}, {NAME("authorization"), NULL}, {NAME("x-forwarded-for"), NULL},
+	{NAME("x-forwarded-proto"), NULL}, {NAME("x-request-id"), NULL}, {NAME("if-none-match"), NULL},
+	{NAME("if-modified-since"), NULL}, {NAME("upgrade-insecure-requests"), NULL}, {NAME("pragma"), NULL},
 };
 
 /* ---------- errors ---------- */
@@ -190,10 +195,12 @@ static const char *latin1(PyObject *s, Py_ssize_t *n, const char *what)
 
 static bool is_hop_by_hop(const char *name, Py_ssize_t n)
 {
-	static const char *const hop[] = {"connection", "keep-alive", "proxy-authenticate",
-		"proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"};
+	static const struct { const char *name; size_t len; } hop[] = {
+		{NAME("connection")}, {NAME("keep-alive")}, {NAME("proxy-authenticate")},
+		{NAME("proxy-authorization")}, {NAME("te")}, {NAME("trailer")}, {NAME("trailers")},
+		{NAME("transfer-encoding")}, {NAME("upgrade")}};
 	for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
-		if ((size_t)n == strlen(hop[i]) && !strncasecmp(name, hop[i], (size_t)n))
+		if ((size_t)n == hop[i].len && !strncasecmp(name, hop[i].name, (size_t)n))
 			return true;
 	return false;
 }
@@ -493,7 +500,7 @@ static PyObject *make_key(const char *name, size_t n)
 static PyObject *header_key(const char *name, size_t n)
 {
 	for (size_t i = 0; i < sizeof common / sizeof *common; i++)
-		if (strlen(common[i].name) == n && !strncasecmp(common[i].name, name, n))
+		if (common[i].len == n && !strncasecmp(common[i].name, name, n))
 			return Py_NewRef(common[i].key);
 	return make_key(name, n);
 }
@@ -863,7 +870,7 @@ static int intern_all(void)
 		if (!(*keys[i].key = PyUnicode_InternFromString(keys[i].s)))
 			return -1;
 	for (size_t i = 0; i < sizeof common / sizeof *common; i++)
-		if (!(common[i].key = make_key(common[i].name, strlen(common[i].name))) ||
+		if (!(common[i].key = make_key(common[i].name, common[i].len)) ||
 		    (PyUnicode_InternInPlace(&common[i].key), 0))
 			return -1;
 	return 0;
