@@ -33,6 +33,17 @@ def children(pid):
     return sorted(p for p, (state, ppid) in proc_table().items() if ppid == pid and state != "Z")
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=20):
+    """Signals a started wsginit, waits (SIGKILL to its group past timeout); (stdout, stderr)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.communicate()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,13 +82,7 @@ class Server:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            out, err = self.proc.communicate()
+        out, err = stop_process(self.proc, sig, timeout)
         self.out, self.err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         return self.proc.returncode, self.out, self.err
 

@@ -13,14 +13,13 @@ test fails saying so (nothing is skipped).
 import os
 import re
 import shlex
-import signal
 import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import APPS, BINARY, free_port, wait_port
+from conftest import APPS, BINARY, free_port, wait_port, stop_process
 
 AFFINITY = len(os.sched_getaffinity(0))
 
@@ -273,12 +272,7 @@ def test_v1_quota_decides_how_many_workers_are_forked(v1_cgroup):
                 assert any(l.split(":", 2)[2] == rel and "cpu" in l.split(":")[1].split(",")
                            for l in f.read().splitlines()), "worker %d is not in %s" % (k, path)
     finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        stop_process(proc)
     assert proc.returncode == 0
 
 

@@ -3,7 +3,6 @@ bad value stopping the start with exit 2 and one stderr line, before anything is
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import APPS, BINARY, ROOT, free_port, run_binary, wait_port
+from conftest import APPS, BINARY, ROOT, free_port, run_binary, wait_port, stop_process
 
 # Every variable of DESIGN.md's configuration table, in its order.
 VARIABLES = [
@@ -280,12 +279,7 @@ def test_web_concurrency_forks_that_many_workers():
         kids = children(proc.pid)
         assert len(kids) == 3, "master has %d children, want 3 (WEB_CONCURRENCY=3)" % len(kids)
     finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        stop_process(proc)
     assert proc.returncode == 0
 
 
