@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -21,7 +22,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -512,11 +512,30 @@ static void begin_stop(struct worker *w)
 	}
 }
 
+/* The worker's signals come through a pipe, not a signalfd: a signalfd needs
+ * them blocked, and a blocked mask is inherited by every process the app
+ * starts (its subprocesses could not be stopped with TERM). */
+static int signal_pipe = -1;
+static pid_t worker_pid;
+
+static void on_signal_handler(int sig)
+{
+	if (getpid() != worker_pid) { /* a child the app forked: the default action */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+	if (write(signal_pipe, &b, 1) < 0) { /* full: a signal is pending already */ }
+	errno = saved;
+}
+
 static void on_signal(struct worker *w)
 {
-	struct signalfd_siginfo si;
-	while (read(w->sigfd, &si, sizeof si) == sizeof si) {
-		if (si.ssi_signo == SIGTERM) {
+	unsigned char sig;
+	while (read(w->sigfd, &sig, 1) == 1) {
+		if (sig == SIGTERM) {
 			w->stop_asked = true; /* acted on after the batch: it closes connections */
 		} else {
 			log_msg(LOG_INFO, "Worker exiting (pid: %d)", (int)getpid());
@@ -571,17 +590,19 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 static int setup(struct worker *w)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
-	    (w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+	int p[2];
+	struct sigaction sa = {.sa_handler = on_signal_handler, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0 || (w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		log_msg(LOG_CRITICAL, "worker setup: %s", strerror(errno));
 		return -1;
 	}
+	w->sigfd = p[0];
+	signal_pipe = p[1];
+	worker_pid = getpid();
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->sigfd};
 	epoll_ctl(w->ep, EPOLL_CTL_ADD, w->sigfd, &ev);
 	if (w->cfg->threads > 1) {

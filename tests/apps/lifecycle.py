@@ -7,6 +7,7 @@ Endpoints (query string parameters in brackets):
                           and its parent's (after sleeping s seconds, default 0)
   /sleep [s]              sleep s seconds, then report the pid
   /hang                   stuck in app_hangs_here() (bounded: 60 s), for TIMEOUT tests
+  /child-signals          the blocked and ignored signals of a subprocess the app starts
   /orphan [s]             double fork: the middle child exits at once, the grandchild
                           (re-parented to the nearest subreaper) sleeps s seconds (default
                           0.2) then os._exit(0); answers the grandchild's pid
@@ -65,6 +66,18 @@ def double_fork(linger):
     return int(data)
 
 
+def child_signals():
+    """SigBlk and SigCgt of a subprocess the app starts: what it inherits from the worker."""
+    import subprocess
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        with open("/proc/%d/status" % child.pid) as f:
+            return "".join(l for l in f if l.startswith(("SigBlk", "SigIgn")))
+    finally:
+        child.kill()
+        child.wait()
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "/")
     q = _qs(environ)
@@ -82,4 +95,6 @@ def application(environ, start_response):
         return _text(start_response, "not hung after all")
     if path == "/orphan":
         return _text(start_response, str(double_fork(float(q.get("s", "0.2")))))
+    if path == "/child-signals":
+        return _text(start_response, child_signals())
     return _text(start_response, "ok")

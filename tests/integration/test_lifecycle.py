@@ -545,6 +545,15 @@ def test_max_requests_recycles_workers_without_failing_requests(live):
 
 # ---------------------------------------------------------------- reaping
 
+def test_app_subprocess_can_be_stopped_with_term(live):
+    """A worker must not hand its blocked signals on: the app's subprocesses take TERM/INT/QUIT."""
+    s = live(WORKERS="1")
+    status = dict(l.split(":\t") for l in get(s.port, "/child-signals").body.decode().split("\n") if l)
+    term_int_quit = (1 << 14) | (1 << 1) | (1 << 2)  # bits of signals 15, 2, 3
+    assert int(status["SigBlk"], 16) & term_int_quit == 0, status
+    assert int(status["SigIgn"], 16) & term_int_quit == 0, status
+
+
 def test_app_forking_does_not_crash_the_worker(live):
     s = live(WORKERS="1")
     pid = int(get(s.port, "/pid").body)
