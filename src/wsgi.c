@@ -19,7 +19,7 @@
 
 static const struct config *cfg;
 static PyObject *app, *base_env, *format_exception, *https;
-static PyObject *k_method, *k_script, *k_path, *k_query, *k_protocol, *k_ctype, *k_clen,
+static PyObject *k_scheme, *k_close, *k_method, *k_script, *k_path, *k_query, *k_protocol, *k_ctype, *k_clen,
 	*k_remote_addr, *k_remote_port, *k_server_name, *k_server_port, *k_input;
 static PyObject *proto[2], *methods[64];
 static bool started;
@@ -102,8 +102,17 @@ static void fw_dealloc(FileWrapper *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static bool fw_ready(FileWrapper *self)
+{
+	if (!self->filelike)
+		PyErr_SetString(PyExc_ValueError, "file_wrapper was not given a file");
+	return self->filelike != NULL;
+}
+
 static PyObject *fw_next(FileWrapper *self)
 {
+	if (!fw_ready(self))
+		return NULL;
 	PyObject *data = PyObject_CallMethod(self->filelike, "read", "n", self->blksize);
 	if (data && PyBytes_Check(data) && PyBytes_GET_SIZE(data) == 0)
 		Py_CLEAR(data); /* StopIteration */
@@ -113,6 +122,8 @@ static PyObject *fw_next(FileWrapper *self)
 static PyObject *fw_close(FileWrapper *self, PyObject *unused)
 {
 	(void)unused;
+	if (!fw_ready(self))
+		return NULL;
 	PyObject *close = PyObject_GetAttrString(self->filelike, "close");
 	if (!close) {
 		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
@@ -597,7 +608,7 @@ static PyObject *build_environ(struct conn *c, const struct proxy_view *pv, PyOb
 	    set_steal(env, k_query, slice_str(buf, req->query)) < 0 ||
 	    add_path(env, buf, req, root, rootlen) < 0 ||
 	    (pv->prefix.len && set_steal(env, k_script, slice_str(buf, pv->prefix)) < 0) ||
-	    (pv->https && PyDict_SetItemString(env, "wsgi.url_scheme", https) < 0) ||
+	    (pv->https && PyDict_SetItem(env, k_scheme, https) < 0) ||
 	    set_steal(env, k_remote_addr, PyUnicode_FromString(pv->remote)) < 0 ||
 	    set_steal(env, k_remote_port, PyUnicode_FromString(c->remote_port)) < 0 ||
 	    add_server(env, c, buf, req) < 0 || add_headers(env, buf, req) < 0 ||
@@ -655,25 +666,26 @@ static bool send_sequence(struct resp *r, PyObject *seq)
 	if (!r->started || n > 62 || !all_bytes(seq, &total) || (r->has_length && total != r->length))
 		return false;
 	struct iovec iov[64];
+	PyObject *items[62]; /* held across the write: the GIL is released and a list can change */
 	int k = 0;
 	finish_head(r, true, total);
 	iov[k++] = (struct iovec){head, head_len};
 	for (Py_ssize_t i = 0; i < n && !r->head_only; i++) {
-		PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+		PyObject *item = items[k - 1] = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
 		iov[k++] = (struct iovec){PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item)};
 	}
 	if (!r->head_only)
 		r->bytes = total;
 	send_iov(r, iov, k);
+	while (--k > 0)
+		Py_DECREF(items[k - 1]);
 	return true;
 }
 
 /* wsgi.file_wrapper over a regular file: sendfile from its current offset. */
 static bool send_file(struct resp *r, FileWrapper *fw)
 {
-	PyObject *fileno = r->started ? PyObject_CallMethod(fw->filelike, "fileno", NULL) : NULL;
-	int fd = fileno ? PyLong_AsLong(fileno) : -1;
-	Py_XDECREF(fileno);
+	int fd = r->started && fw->filelike ? PyObject_AsFileDescriptor(fw->filelike) : -1;
 	struct stat st;
 	off_t off = fd >= 0 ? lseek(fd, 0, SEEK_CUR) : -1;
 	if (off < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || off > st.st_size) {
@@ -715,8 +727,7 @@ static void iterate(struct resp *r, PyObject *result)
 			rc = -1;
 		} else if (PyBytes_GET_SIZE(item)) {
 			rc = emit(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
-			if (rc < 0)
-				PyErr_Clear(); /* the client left: stop iterating, close() still runs */
+			/* rc < 0: the client left; stop iterating, close() still runs */
 		}
 		Py_DECREF(item);
 		if (rc < 0)
@@ -744,7 +755,9 @@ static void respond(struct resp *r, PyObject *result)
 
 static void close_result(struct resp *r, PyObject *result)
 {
-	PyObject *close = PyObject_GetAttrString(result, "close");
+	if (PyList_CheckExact(result) || PyTuple_CheckExact(result))
+		return; /* the common case has no close(): no AttributeError to make and drop */
+	PyObject *close = PyObject_GetAttr(result, k_close);
 	if (!close) {
 		if (PyErr_ExceptionMatches(PyExc_AttributeError))
 			PyErr_Clear();
@@ -865,6 +878,7 @@ static int intern_all(void)
 		{&k_clen, "CONTENT_LENGTH"}, {&k_remote_addr, "REMOTE_ADDR"}, {&k_remote_port, "REMOTE_PORT"},
 		{&k_server_name, "SERVER_NAME"}, {&k_server_port, "SERVER_PORT"}, {&k_input, "wsgi.input"},
 		{&proto[0], "HTTP/1.0"}, {&proto[1], "HTTP/1.1"}, {&https, "https"},
+		{&k_scheme, "wsgi.url_scheme"}, {&k_close, "close"},
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		if (!(*keys[i].key = PyUnicode_InternFromString(keys[i].s)))
@@ -896,8 +910,8 @@ static int make_base_env(void)
 	};
 	int rc = 0;
 	for (size_t i = 0; i < sizeof items / sizeof *items; i++) {
-		if (!items[i].v || PyDict_SetItemString(base_env, items[i].k, items[i].v) < 0)
-			rc = -1;
+		if (rc == 0 && (!items[i].v || PyDict_SetItemString(base_env, items[i].k, items[i].v) < 0))
+			rc = -1; /* and no more calls with an exception pending */
 		Py_XDECREF(items[i].v);
 	}
 	return rc;
