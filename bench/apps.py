@@ -8,6 +8,7 @@ and keeps an HTTP/1.1 connection alive only with it).
 /stream  1 MiB in 16 KiB chunks from a generator, no Content-Length
 /post    reads the 64 KiB request body from wsgi.input
 /sleep   an I/O-bound view: sleeps 50 ms
+/slow8m  8 MiB as one bytes object, for the slow-readers scenario
 """
 
 import os
@@ -20,6 +21,10 @@ CHUNK = b"y" * (16 << 10)
 FILE = os.environ.get("BENCH_FILE", "")
 TEXT = [("Content-Type", "text/plain")]
 OCTETS = "application/octet-stream"
+# zeros from calloc: pages untouched until sent, so a server that never serves
+# /slow8m carries no extra resident memory (the PSS figures stay comparable)
+SLOW8M = bytes(8 << 20)
+SLOW8M_HEADERS = [("Content-Type", OCTETS), ("Content-Length", str(len(SLOW8M)))]
 
 
 def _stream():
@@ -35,6 +40,9 @@ def app(environ, start_response):
     if path == "/big":
         start_response("200 OK", [("Content-Type", OCTETS), ("Content-Length", str(len(BIG)))])
         return [BIG]
+    if path == "/slow8m":
+        start_response("200 OK", SLOW8M_HEADERS)
+        return [SLOW8M]
     if path == "/file":
         f = open(FILE, "rb")
         size = os.fstat(f.fileno()).st_size

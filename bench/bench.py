@@ -14,16 +14,25 @@ skips that). Environment:
   BENCH_SECONDS    seconds per measured run (default 5)
   BENCH_WARMUP     seconds of warm-up per run (default 1, 0 = none)
   BENCH_IDLE       idle keep-alive connections to hold (default 10000)
+  BENCH_SLOW_READERS  slow readers in the slow scenario (default 100)
   BENCH_SCENARIOS  comma list to run a subset (then README is left alone)
 Needs (installed when missing, from Debian): gunicorn uwsgi-core
-uwsgi-plugin-python3 nginx-light wrk python3-matplotlib.
+uwsgi-plugin-python3 nginx-light wrk python3-matplotlib python3-whitenoise.
+
+The slow scenario has no wrk run: BENCH_SLOW_READERS raw sockets (16 KiB
+SO_RCVBUF) each GET /slow8m and read it at 400 KiB/s; once each has a byte (1 s
+at least, 5 s at most), 10 clients do GET /hello back to back (a new connection
+each, 2 s timeout) for BENCH_SECONDS, from the same selectors loop. It reports
+the short requests' latencies and failures, and how far the readers got.
 """
 
+import errno
 import json
 import os
 import re
 import resource
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -41,6 +50,13 @@ SECONDS = max(1, int(round(float(os.environ.get("BENCH_SECONDS", "5")))))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "1"))
 IDLE_N = int(os.environ.get("BENCH_IDLE", "10000"))
 ONLY = [s for s in os.environ.get("BENCH_SCENARIOS", "").split(",") if s]
+SLOW_N = int(os.environ.get("BENCH_SLOW_READERS", "100"))
+SLOW_BYTES = 8 << 20  # apps.SLOW8M
+SLOW_RATE = 400 << 10  # bytes per second each slow reader takes
+SLOW_RCVBUF = 16 << 10  # each slow reader's SO_RCVBUF, set before connect
+SHORT_TIMEOUT = 2.0  # seconds a short request may take before it counts as failed
+SLOW_SETTLE = 1.0, 5.0  # the short requests start when every reader has a byte, within these
+SLOW_P99_MS = 50
 SERVER_CPU, CLIENT_CPU = "0", "1"
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -52,6 +68,7 @@ PACKAGES = {
     "nginx-light": "/usr/sbin/nginx",  # any Debian nginx flavour will do
     "wrk": "/usr/bin/wrk",
     "python3-matplotlib": "/usr/lib/python3/dist-packages/matplotlib/__init__.py",
+    "python3-whitenoise": "/usr/lib/python3/dist-packages/whitenoise/__init__.py",
 }
 
 # ---------------------------------------------------------------- processes
@@ -169,33 +186,39 @@ class Ctx:
     def __init__(self, tmp):
         self.tmp = tmp
         self.file = os.path.join(tmp, "big.bin")
+        self.static = os.path.join(tmp, "static")  # STATIC_FILES, under /static/
         self.port = 18100
 
 
+STATIC_FILES = {"4k.bin": 4 << 10, "1m.bin": 1 << 20}  # name -> size, random bytes
+
+
 def wsginit(threads=1):
-    def argv(ctx, port, idle):
+    def argv(ctx, port, key):
         env = {"APP": "apps:app", "CHDIR": BENCH, "WORKERS": "1", "ACCESS_LOG": "false",
                "BIND": f"127.0.0.1:{port}", "THREADS": str(threads)}
-        if idle:
+        if key == "idle":
             env["KEEP_ALIVE"] = "60"  # hold the idle connections for the whole measure
+        if key.startswith("static"):
+            env["STATIC_MAP"] = f"/static={ctx.static}"
         return [WSGINIT], env
     return argv
 
 
-def gunicorn(threads=0):
-    def argv(ctx, port, idle):
+def gunicorn(threads=0, app="apps:app"):
+    def argv(ctx, port, key):
         a = ["gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "--chdir", BENCH,
              "--log-level", "warning"]
         if threads:
             a += ["--worker-class", "gthread", "--threads", str(threads)]
-        if idle:
+        if key == "idle":
             a += ["--keep-alive", "60"]
-        return a + ["apps:app"], {}
+        return a + [app], {}
     return argv
 
 
 def uwsgi(threads=0, http11=False):
-    def argv(ctx, port, idle):
+    def argv(ctx, port, key):
         a = ["uwsgi", "--plugin", "python3", "--http11-socket" if http11 else "--http-socket",
              f"127.0.0.1:{port}", "--chdir", BENCH, "--module", "apps:app", "--need-app",
              "--disable-logging", "--processes", "1"]
@@ -205,14 +228,15 @@ def uwsgi(threads=0, http11=False):
     return argv
 
 
-def nginx():
-    def argv(ctx, port, idle):
-        d = os.path.join(ctx.tmp, f"nginx-{port}")
-        os.makedirs(d)
-        temps = "".join(f"  {k}_temp_path {d}/{k};\n" for k in
-                        ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(f"""daemon off;
+def nginx_argv(ctx, port, locations):
+    """Writes an nginx.conf (one worker, every path in its own dir under tmp) whose
+    server block holds `locations`; returns the argv that runs it."""
+    d = os.path.join(ctx.tmp, f"nginx-{port}")
+    os.makedirs(d)
+    temps = "".join(f"  {k}_temp_path {d}/{k};\n" for k in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(f"""daemon off;
 master_process on;
 worker_processes 1;
 worker_rlimit_nofile 20000;
@@ -228,12 +252,35 @@ http {{
   default_type application/octet-stream;
 {temps}  server {{
     listen 127.0.0.1:{port};
-    location = /hello {{ default_type text/plain; return 200 "Hello, World!"; }}
-    location = /file {{ alias {ctx.file}; }}
-  }}
+{locations}  }}
 }}
 """)
-        return ["nginx", "-e", "stderr", "-p", d, "-c", os.path.join(d, "nginx.conf")], {}
+    return ["nginx", "-e", "stderr", "-p", d, "-c", os.path.join(d, "nginx.conf")]
+
+
+def nginx():
+    def argv(ctx, port, key):
+        return nginx_argv(ctx, port, f"""\
+    location = /hello {{ default_type text/plain; return 200 "Hello, World!"; }}
+    location = /file {{ alias {ctx.file}; }}
+    location /static/ {{ alias {ctx.static}/; }}
+"""), {}
+    return argv
+
+
+def nginx_proxy(backend):
+    """nginx as a buffering reverse proxy in front of `backend` (a builder), the
+    classic set-up: whole responses go to temp files in tmp, nginx feeds the
+    client. One process tree: sh starts the backend, then execs nginx."""
+    def argv(ctx, port, key):
+        back, env = backend(ctx, port + 10000, key)
+        front = nginx_argv(ctx, port, f"""    location / {{
+      proxy_pass http://127.0.0.1:{port + 10000};
+      proxy_buffering on;
+      proxy_max_temp_file_size 1024m;
+    }}
+""")
+        return ["sh", "-c", f"{shlex.join(back)} & exec {shlex.join(front)}"], env
     return argv
 
 
@@ -246,9 +293,13 @@ SERVERS = {  # name -> argv builder; the order is the tables' and the chart's
     "uWSGI threads 8": uwsgi(8),
     "uWSGI http11": uwsgi(http11=True),
     "nginx": nginx(),
+    "gunicorn WhiteNoise": gunicorn(app="static_app:app"),
+    "nginx → gunicorn": nginx_proxy(gunicorn()),
 }
 SYNC = ["wsginit", "gunicorn sync", "uWSGI"]
 THREADED = ["wsginit THREADS=8", "gunicorn gthread 8", "uWSGI threads 8"]
+STATIC = ["wsginit", "nginx", "gunicorn WhiteNoise"]
+SLOW = ["wsginit", "gunicorn sync", "gunicorn gthread 8", "uWSGI", "nginx → gunicorn"]
 
 # name, title, path, connections, extra wrk args, which servers
 SCENARIOS = [
@@ -258,9 +309,13 @@ SCENARIOS = [
      ["-H", "Connection: close"], SYNC + THREADED + ["uWSGI http11", "nginx"]),
     ("big", "1 MiB bytes", "/big", 50, [], SYNC),
     ("file", "1 MiB wsgi.file_wrapper (nginx: static)", "/file", 50, [], SYNC + ["nginx"]),
+    ("static-4k", "static 4 KiB file, keep-alive", "/static/4k.bin", 50, [], STATIC),
+    ("static-1m", "static 1 MiB file", "/static/1m.bin", 50, [], STATIC),
     ("stream", "1 MiB in 16 KiB chunks, no Content-Length", "/stream", 50, [], SYNC),
     ("post", "POST 64 KiB read from wsgi.input", "/post", 50, ["POST"], SYNC),
     ("sleep", "50 ms sleep, 100 conns", "/sleep", 100, ["--timeout", "10s"], SYNC + THREADED),
+    ("slow", f"GET /hello, 10 conns, while {SLOW_N} slow readers fetch 8 MiB", "/hello", 10,
+     [], SLOW),
     ("idle", f"{IDLE_N} idle keep-alive connections", "/hello", 0, [],
      SYNC + THREADED + ["nginx"]),
 ]
@@ -278,12 +333,14 @@ def http_get(port, path="/hello", timeout=1.0):
     return data
 
 
-def start(ctx, name, idle=False):
-    """Starts a server; returns (proc, seconds to the first 200) or raises."""
+def start(ctx, name, key=""):
+    """Starts a server for scenario `key`; returns (proc, port, seconds to the first
+    200) or raises."""
     ctx.port += 1
     port = ctx.port
-    argv, extra = SERVERS[name](ctx, port, idle)
-    env = dict(os.environ, BENCH_FILE=ctx.file, PYTHONDONTWRITEBYTECODE="1", **extra)
+    argv, extra = SERVERS[name](ctx, port, key)
+    env = dict(os.environ, BENCH_FILE=ctx.file, BENCH_STATIC=ctx.static,
+               PYTHONDONTWRITEBYTECODE="1", **extra)
     out = open(os.path.join(ctx.tmp, f"server-{port}.log"), "wb")
     t0 = time.monotonic()
     proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, env=env, cwd=ctx.tmp,
@@ -343,6 +400,18 @@ def wrk(ctx, port, path, conns, extra, seconds):
     return json.loads(m.group(1))
 
 
+def connect_nb(port, rcvbuf=0):
+    """A non-blocking connect to 127.0.0.1:port under way, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.setblocking(False)
+    if s.connect_ex(("127.0.0.1", port)) not in (0, errno.EINPROGRESS):
+        s.close()
+        return None
+    return s
+
+
 def hold_idle(port, n, budget=40.0):
     """Opens n connections, one GET /hello on each, keeps them open. Returns
     (sockets still open after 1 s, seconds it took, connections answered)."""
@@ -360,10 +429,8 @@ def hold_idle(port, n, budget=40.0):
     while (started < n or pending) and time.monotonic() - t0 < budget:
         while started < n and len(pending) < 64:
             started += 1
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            if s.connect_ex(("127.0.0.1", port)) not in (0, 115):  # EINPROGRESS
-                s.close()
+            s = connect_nb(port)
+            if s is None:
                 continue
             pending[s] = None
             sel.register(s, selectors.EVENT_WRITE)
@@ -410,6 +477,136 @@ def hold_idle(port, n, budget=40.0):
     return alive, took, answered
 
 
+class Reader:
+    """One slow reader: GET /slow8m, then at most SLOW_RATE bytes per second."""
+
+    def __init__(self, port):
+        self.sock = connect_nb(port, SLOW_RCVBUF)
+        self.got = 0  # bytes received, head included
+        self.last = 0.0  # when the last byte came
+        self.tokens = 0.0  # bytes it may read now: SLOW_RATE per second, 64 KiB at most
+        self.state = "connecting" if self.sock else "failed"
+
+    def sent(self):
+        if self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self.state = "failed"
+            return
+        try:
+            self.sock.send(b"GET /slow8m HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        except OSError:
+            self.state = "failed"
+            return
+        self.state = "reading"
+
+    def read(self, dt, now):
+        self.tokens = min(64 << 10, self.tokens + SLOW_RATE * dt)
+        if self.tokens < 1024:
+            return
+        try:
+            data = self.sock.recv(int(self.tokens))
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.got += len(data)
+            self.tokens -= len(data)
+            self.last = now
+        else:
+            self.state = "finished" if self.got > SLOW_BYTES else "failed"
+
+
+def short_requests(port, path, conns, seconds):
+    """SLOW_N slow readers first; once they all have a byte (SLOW_SETTLE bounds the
+    wait), `conns` clients GET `path` back to back for `seconds`, a new connection
+    each (Connection: close, read to EOF), each failed past SHORT_TIMEOUT; then the
+    last ones are waited for, so every request started counts once. One selectors
+    loop, readers polled every 20 ms. Returns (latencies of the 200s in s, failures
+    by kind, the readers' state at the end: progressing = a byte in the last second,
+    and settle: seconds from the start to the first short request)."""
+    sel = selectors.DefaultSelector()
+    req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+    readers = [Reader(port) for _ in range(SLOW_N)]
+    for r in readers:
+        if r.sock:
+            sel.register(r.sock, selectors.EVENT_WRITE, r)
+    shorts = {}  # socket -> [start time, response so far]
+    lat, fails = [], {"timeout": 0, "error": 0, "status": 0}
+    t0 = time.monotonic()
+    end = None  # of the short requests' window
+    now = tick = t0
+
+    def finish(s, kind=None):
+        sel.unregister(s)
+        t, data = shorts.pop(s)
+        s.close()
+        if kind is None and data.split(b" ", 2)[1:2] != [b"200"]:
+            kind = "status" if data else "error"
+        if kind:
+            fails[kind] += 1
+        else:
+            lat.append(now - t)
+
+    while end is None or now < end or shorts:  # bounded: SLOW_SETTLE, seconds, SHORT_TIMEOUT
+        for key, _ in sel.select(max(0.0, tick + 0.02 - now)):
+            s, r = key.fileobj, key.data
+            now = time.monotonic()
+            if r is not None:  # a slow reader connected
+                sel.unregister(s)
+                r.sent()
+            elif shorts[s][1] is None:
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    finish(s, "error")
+                    continue
+                s.send(req)
+                shorts[s][1] = b""
+                sel.modify(s, selectors.EVENT_READ)
+            else:
+                try:
+                    data = s.recv(65536)
+                except OSError:
+                    finish(s, "error")
+                    continue
+                if data:
+                    shorts[s][1] += data
+                else:
+                    finish(s)
+        now = time.monotonic()
+        if now - tick >= 0.02:
+            for r in readers:
+                if r.state == "reading":
+                    r.read(now - tick, now)
+            tick = now
+        for s in [s for s, (t, _) in shorts.items() if now - t > SHORT_TIMEOUT]:
+            finish(s, "timeout")
+        if end is None and now - t0 >= SLOW_SETTLE[0] and (
+                now - t0 >= SLOW_SETTLE[1] or all(r.got or r.state == "failed" for r in readers)):
+            settle, end = now - t0, now + seconds
+        while end is not None and now < end and len(shorts) < conns:
+            s = connect_nb(port)
+            if s is None:
+                fails["error"] += 1
+                break
+            shorts[s] = [now, None]
+            sel.register(s, selectors.EVENT_WRITE)
+    ends = {"finished": 0, "progressing": 0, "stalled": 0, "failed": 0}
+    for r in readers:
+        if r.state == "reading" and r.last < now - 1.0 or r.state == "connecting":
+            r.state = "stalled"
+        ends["progressing" if r.state == "reading" else r.state] += 1
+        if r.sock:
+            r.sock.close()
+    sel.close()
+    ends["mib"] = sum(r.got for r in readers) / 2**20
+    ends["settle"] = settle
+    return lat, fails, ends
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
+
+
 # ---------------------------------------------------------------- runs
 
 
@@ -426,10 +623,20 @@ def quiet(pid, most=3.0):
 
 def run_one(ctx, scen, name):
     key, _, path, conns, extra, _ = scen
-    proc, port, first = start(ctx, name, idle=(key == "idle"))
+    proc, port, first = start(ctx, name, key)
     try:
         row = {"first200": first}
         row["pss0"], row["pssw0"] = pss(proc.pid)
+        if key == "slow":
+            c0 = cpu_ticks(proc.pid)
+            lat, fails, ends = short_requests(port, path, conns, SECONDS)
+            ms = [x * 1e3 for x in lat]
+            row.update(cpu=(cpu_ticks(proc.pid) - c0) / HZ, short=len(ms), fails=fails,
+                       failed=sum(fails.values()), readers=ends,
+                       p50=percentile(ms, 0.5), p99=percentile(ms, 0.99))
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited during {key}")
+            return row
         if key == "idle":
             socks, took, answered = hold_idle(port, IDLE_N)
             row["pss"], row["pssw"] = pss(proc.pid)
@@ -448,11 +655,12 @@ def run_one(ctx, scen, name):
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited during {key}")
         dur = r["duration_us"] / 1e6
-        row.update(rps=r["requests"] / dur, p50=r["p50_us"] / 1e3, p99=r["p99_us"] / 1e3,
+        ok = r["requests"] - r["status"]  # responses with a status under 400
+        row.update(rps=ok / dur, p50=r["p50_us"] / 1e3, p99=r["p99_us"] / 1e3,
                    errors=r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"],
                    err_detail={k: r[k] for k in ("status", "connect", "read", "write", "timeout")},
                    requests=r["requests"], cpu=cpu,
-                   rpc=r["requests"] / cpu if cpu > 0 else float("nan"),
+                   rpc=ok / cpu if cpu > 0 else float("nan"),
                    mbps=r["bytes"] / dur / 2**20)
         return row
     finally:
@@ -483,14 +691,30 @@ def get(res, scen, name, k):
 
 
 def ratio(a, b):
-    return a / b if a and b and a == a and b == b else None
+    return a / b if a is not None and b and a == a and b == b else None
+
+
+def pct(r):
+    return "–" if r is None else f"{r * 100:.0f}%"
+
+
+def slow_shown(row):
+    """'p99 4.7 ms, 0 failed of 6,341' for a slow-readers row."""
+    p99 = f"p99 {f1(row['p99'])} ms" if row["short"] else "none answered"
+    return f"{p99}, {row['failed']:,} failed of {row['short'] + row['failed']:,}"
+
+
+def errs(res, scen, name="wsginit"):
+    """' (N errors)' when that run had any (a 404 is not served)."""
+    n = get(res, scen, name, "errors")
+    return f" ({n:,} errors)" if n else ""
 
 
 def targets(res, first200, pssw):
     t = []
 
-    def add(what, value, goal, shown, higher=True):
-        met = None if value is None else (value >= goal if higher else value <= goal)
+    def add(what, value, goal, shown, higher=True, ok=True):
+        met = None if value is None else (value >= goal if higher else value <= goal) and ok
         margin = None if value is None else (value / goal - 1) * 100
         t.append((what, shown, met, margin))
 
@@ -507,13 +731,27 @@ def targets(res, first200, pssw):
     r = get(res, "sleep", "wsginit THREADS=8", "rps")
     add("50 ms sleep, THREADS=8 ≥ 95% of 160 req/s", r, 152, f"{f1(r)} req/s")
     r = ratio(w("file"), w("file", "nginx"))
-    add("1 MiB file_wrapper within 20% of nginx static (req/CPU-s)", r, 0.8,
-        "–" if r is None else f"{r * 100:.0f}%")
+    add("1 MiB file_wrapper within 20% of nginx static (req/CPU-s)", r, 0.8, pct(r))
+    r = ratio(w("static-4k"), w("static-4k", "nginx"))
+    add("static 4 KiB file, keep-alive ≥ 90% of nginx (req/CPU-s)", r, 0.9,
+        pct(r) + errs(res, "static-4k"))
+    r = ratio(w("static-1m"), w("static-1m", "nginx"))
+    add("static 1 MiB file ≥ nginx (req/CPU-s)", r, 1, f"{f2(r)}×" + errs(res, "static-1m"))
+    r = ratio(w("static-4k"), w("static-4k", "gunicorn WhiteNoise"))
+    add("static 4 KiB file ≥ 10× gunicorn + WhiteNoise (req/CPU-s)", r, 10,
+        f"{f2(r)}×" + errs(res, "static-4k"))
+    row = res.get("slow", {}).get("wsginit", {})
+    p99 = row.get("p99")
+    if row.get("short") == 0:
+        p99 = SHORT_TIMEOUT * 1e3  # none answered: every one took the whole timeout
+    add(f"slow readers: 0 failed short requests and p99 under {SLOW_P99_MS} ms with {SLOW_N} "
+        "slow readers, WORKERS=1 THREADS=1", p99, SLOW_P99_MS,
+        slow_shown(row) if "short" in row else "–", higher=False, ok=row.get("failed") == 0)
     a, b = pssw.get("wsginit"), pssw.get("uWSGI")
-    add("PSS per worker ≤ uWSGI's (after hello)", a, b or 0,
+    add("PSS per worker ≤ uWSGI's (after hello)", a if b else None, b,
         "–" if not (a and b) else f"{mib(a)} vs {mib(b)} MiB", higher=False)
     a, b = first200.get("wsginit"), first200.get("uWSGI")
-    add("start to first 200 ≤ uWSGI's (median)", a, b or 0,
+    add("start to first 200 ≤ uWSGI's (median)", a if b else None, b,
         "–" if not (a and b) else f"{a * 1e3:.0f} vs {b * 1e3:.0f} ms", higher=False)
     return t
 
@@ -525,7 +763,8 @@ def write_md(res, meta, first200, pssw, tg):
          "loopback.", "", "Versions: " + ", ".join(meta["versions"]), "",
          "req/CPU-s = requests / server CPU seconds (utime+stime of the server's process tree "
          "during the run, from /proc). ×wsginit = wsginit's req/CPU-s divided by that row's "
-         "(>1: wsginit does more per CPU-second). errors = non-2xx + socket errors. "
+         "(>1: wsginit does more per CPU-second). errors = non-2xx + socket errors; req/s and "
+         "req/CPU-s count only the answers with a status under 400 (a 404 is not a file served). "
          "PSS = the whole server tree after the run. uWSGI with --http-socket closes the "
          "connection after each response without a `Connection: close` header, so wrk counts "
          "one read error per response: those requests did get their 200.", "",
@@ -540,7 +779,7 @@ def write_md(res, meta, first200, pssw, tg):
           "×wsginit | MiB/s | PSS MiB |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, title, *_ in SCENARIOS:
-        if key == "idle" or key not in res:
+        if key in ("idle", "slow") or key not in res:
             continue
         base = "wsginit THREADS=8" if key == "sleep" else "wsginit"
         for name in SERVERS:
@@ -554,6 +793,7 @@ def write_md(res, meta, first200, pssw, tg):
             L.append(f"| {title} | {name} | {f0(row['rps'])} | {f2(row['p50'])} | "
                      f"{f2(row['p99'])} | {row['errors']} | {f2(row['cpu'])} | {f0(row['rpc'])} | "
                      f"{f2(rel)} | {f0(row['mbps'])} | {mib(row['pss'])} |")
+    L += slow_md(res.get("slow", {}))
     idle = res.get("idle", {})
     L += ["", "## Memory and start-up", "",
           f"Idle: {IDLE_N} connections opened (64 at a time), one GET /hello on each, then held; "
@@ -579,12 +819,98 @@ def write_md(res, meta, first200, pssw, tg):
         f.write("\n".join(L))
 
 
-CHART_SCEN = ["hello", "hello-close", "big", "file", "stream", "post"]
+def slow_md(slow):
+    if not slow:
+        return []
+    L = ["", "## Slow readers", "",
+         f"{SLOW_N} slow readers (raw sockets, SO_RCVBUF {SLOW_RCVBUF >> 10} KiB, each reading "
+         f"{SLOW_RATE >> 10} KiB/s) GET /slow8m (8 MiB with Content-Length); once every reader "
+         f"has a byte ({SLOW_SETTLE[0]:g} s at least, {SLOW_SETTLE[1]:g} s at most: settle), 10 "
+         f"clients GET /hello back to back for {SECONDS} s, a new connection per request, one "
+         f"that has no answer within {SHORT_TIMEOUT:g} s failed. Clients: one Python selectors "
+         "loop on CPU 1. p50/p99 over the 200s; failed = timeouts / connection errors / "
+         "non-200 answers; every request started in the window counts (the last ones are "
+         f"waited for, {SHORT_TIMEOUT:g} s at most). Readers at the end: "
+         "finished the 8 MiB, progressing (a byte in the last second), stalled, failed (an "
+         "error, or closed short). nginx → gunicorn: nginx buffering the responses to temp "
+         "files (proxy_buffering on) in front of gunicorn sync, both on CPU 0.", "",
+         "| server | short requests | failed (timeout/error/status) | p50 ms | p99 ms | "
+         "settle s | readers finished | progressing | stalled | failed | MiB to readers | "
+         "server CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in SERVERS:
+        row = slow.get(name)
+        if row is None:
+            continue
+        if "error" in row:
+            L.append(f"| {name} | failed: {row['error']} |||||||||||")
+            continue
+        fl, rd = row["fails"], row["readers"]
+        L.append(f"| {name} | {row['short']:,} | {row['failed']:,} ({fl['timeout']}/{fl['error']}/"
+                 f"{fl['status']}) | {f2(row['p50'])} | {f2(row['p99'])} | {f2(rd['settle'])} | "
+                 f"{rd['finished']} | {rd['progressing']} | {rd['stalled']} | {rd['failed']} | "
+                 f"{f0(rd['mib'])} | {f2(row['cpu'])} |")
+    return L
+
+
+CHART_SCEN = ["hello", "hello-close", "big", "file", "static-4k", "static-1m", "stream", "post"]
 CHART_SERVERS = ["wsginit", "gunicorn sync", "gunicorn gthread 8", "uWSGI", "uWSGI threads 8",
-                 "nginx"]
+                 "nginx", "gunicorn WhiteNoise"]
 COLORS = {"wsginit": "#d62728", "wsginit THREADS=8": "#ff9896", "gunicorn sync": "#1f77b4",
           "gunicorn gthread 8": "#aec7e8", "uWSGI": "#2ca02c", "uWSGI threads 8": "#98df8a",
-          "uWSGI http11": "#bcbd22", "nginx": "#7f7f7f"}
+          "uWSGI http11": "#bcbd22", "nginx": "#7f7f7f", "gunicorn WhiteNoise": "#9467bd",
+          "nginx → gunicorn": "#8c564b"}
+
+
+def chart_rpc(ax, res, scen):
+    names = [n for n in CHART_SERVERS if any(get(res, s, n, "rpc") is not None for s in scen)]
+    width = 0.8 / len(names)
+    failed = []  # runs with errors and no good response: no bar, a word
+    for i, name in enumerate(names):
+        ys = [get(res, s, name, "rpc") or 0 for s in scen]
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(scen))]
+        ax.bar(xs, ys, width, label=name, color=COLORS[name])
+        failed += [(x, name) for x, y, s in zip(xs, ys, scen)
+                   if not y and get(res, s, name, "errors")]
+    ax.set_yscale("log")
+    for x, name in failed:
+        ax.text(x, ax.get_ylim()[0] * 1.2, "errors only", rotation=90, ha="center", va="bottom",
+                fontsize=7, color=COLORS[name])
+    ax.set_xticks(range(len(scen)))
+    ax.set_xticklabels(scen, fontsize=8)
+    ax.set_ylabel("requests per server CPU-second (log)")
+    ax.set_title("one worker process, one core")
+    ax.legend(fontsize=8, ncol=2)
+
+
+def chart_sleep(ax, res, names):
+    ax.bar(range(len(names)), [get(res, "sleep", n, "rps") for n in names],
+           color=[COLORS[n] for n in names])
+    ax.axhline(160, color="k", ls="--", lw=1)
+    ax.text(-0.4, 163, "limit 160 (8 threads × 20/s)", fontsize=7)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([n.replace(" ", "\n") for n in names], fontsize=6.5)
+    ax.set_ylabel("requests/s")
+    ax.set_title("50 ms sleep, 100 conns")
+
+
+def chart_slow(ax, res, names):
+    """p99 of the short requests (the timeout when none was answered), failures on top."""
+    rows = [res["slow"][n] for n in names]
+    ys = [r["p99"] if r["short"] else SHORT_TIMEOUT * 1e3 for r in rows]
+    bars = ax.bar(range(len(names)), ys, color=[COLORS[n] for n in names])
+    for b, r in zip(bars, rows):
+        if not r["short"]:
+            b.set_hatch("//")
+        ax.text(b.get_x() + b.get_width() / 2, b.get_height() * 1.1,
+                f"{r['failed']:,} failed", ha="center", fontsize=6.5)
+    ax.axhline(SLOW_P99_MS, color="k", ls="--", lw=1)
+    ax.text(-0.4, SLOW_P99_MS * 1.1, f"target {SLOW_P99_MS} ms", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(top=SHORT_TIMEOUT * 1e3 * 3)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([n.replace(" ", "\n") for n in names], fontsize=6.5)
+    ax.set_ylabel("p99 of GET /hello, ms (log; hatched: none answered)")
+    ax.set_title(f"while {SLOW_N} slow readers fetch 8 MiB", fontsize=10)
 
 
 def chart(res):
@@ -595,28 +921,18 @@ def chart(res):
     except ImportError:
         log("no matplotlib: chart skipped")
         return
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 1]})
-    scen = [s for s in CHART_SCEN if s in res]
-    width = 0.8 / len(CHART_SERVERS)
-    for i, name in enumerate(CHART_SERVERS):
-        ys = [get(res, s, name, "rpc") or 0 for s in scen]
-        xs = [j + (i - (len(CHART_SERVERS) - 1) / 2) * width for j in range(len(scen))]
-        ax.bar(xs, ys, width, label=name, color=COLORS[name])
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(scen)))
-    ax.set_xticklabels(scen)
-    ax.set_ylabel("requests per server CPU-second (log)")
-    ax.set_title("one worker process, one core")
-    ax.legend(fontsize=8, ncol=2)
-    names = [n for n in SYNC + THREADED if get(res, "sleep", n, "rps") is not None]
-    ax2.bar(range(len(names)), [get(res, "sleep", n, "rps") for n in names],
-            color=[COLORS[n] for n in names])
-    ax2.axhline(160, color="k", ls="--", lw=1)
-    ax2.text(-0.4, 163, "limit 160 (8 threads × 20/s)", fontsize=7)
-    ax2.set_xticks(range(len(names)))
-    ax2.set_xticklabels([n.replace(" ", "\n") for n in names], fontsize=6.5)
-    ax2.set_ylabel("requests/s")
-    ax2.set_title("50 ms sleep, 100 conns")
+    panels = [(draw, width, on) for draw, width, on in (
+        (chart_rpc, 3, [s for s in CHART_SCEN if s in res]),
+        (chart_sleep, 1, [n for n in SYNC + THREADED if get(res, "sleep", n, "rps") is not None]),
+        (chart_slow, 1.2, [n for n in SLOW if get(res, "slow", n, "short") is not None]),
+    ) if on]
+    if not panels:
+        return
+    widths = [w for _, w, _ in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * sum(widths), 4.5), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, (draw, _, on) in zip(axes[0], panels):
+        draw(ax, res, on)
     fig.tight_layout()
     fig.savefig(os.path.join(RESULTS, "chart.png"), dpi=100)
 
@@ -626,12 +942,19 @@ def readme_block(res, tg):
     L = ["| req per server CPU-second | " + " | ".join(servers) + " |",
          "|---" * (len(servers) + 1) + "|"]
     for key, title, *_ in SCENARIOS:
-        if key in ("idle", "sleep") or key not in res:
+        if key in ("idle", "sleep", "slow") or key.startswith("static") or key not in res:
             continue
         L.append(f"| {title} | " + " | ".join(f0(get(res, key, n, "rpc")) for n in servers) + " |")
     s = [f"{n}: {f0(get(res, 'sleep', n, 'rps'))}" for n in SYNC + THREADED
          if get(res, "sleep", n, "rps") is not None]
     L += ["", "50 ms sleep, 100 connections, req/s: " + ", ".join(s) + ".", ""]
+    for key, title, *_ in SCENARIOS:
+        if key.startswith("static") and key in res:
+            s = [f"{n}: {f0(get(res, key, n, 'rpc'))}{errs(res, key, n)}" for n in STATIC]
+            L += [f"{title}, req per server CPU-second: " + ", ".join(s) + ".", ""]
+    s = [f"{n}: {slow_shown(r)}" for n, r in res.get("slow", {}).items() if "short" in r]
+    if s:
+        L += [f"GET /hello while {SLOW_N} slow readers fetch 8 MiB: " + "; ".join(s) + ".", ""]
     met = [w for w, _, m, _ in tg if m]
     missed = [f"{w}: {shown} ({margin:+.0f}%)" for w, shown, m, margin in tg if m is False]
     L.append(f"Targets met: {len(met)} of {len(tg)}." +
@@ -670,7 +993,15 @@ def meta():
             "versions": [out([WSGINIT, "--version"]), out(["gunicorn", "--version"]),
                          "uWSGI " + out(["uwsgi", "--version"]),
                          out(["nginx", "-v"]).replace("nginx version: ", ""),
-                         " ".join(out(["wrk", "-v"]).split()[:2])]}
+                         " ".join(out(["wrk", "-v"]).split()[:2]),
+                         "WhiteNoise " + out(["/usr/bin/python3", "-c", "import importlib."
+                                              "metadata as m; print(m.version('whitenoise'))"])]}
+
+
+def random_file(path, size):
+    with open(path, "wb") as f:
+        f.write(os.urandom(size))
+    os.chmod(path, 0o644)  # wsginit drops root to 65532: it must read the files
 
 
 def main():
@@ -690,11 +1021,13 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
 
     tmp = tempfile.mkdtemp(prefix="wsginit-bench-")
-    os.chmod(tmp, 0o755)  # wsginit drops root to 65532: it must read the file
+    os.chmod(tmp, 0o755)  # and reach them
     ctx = Ctx(tmp)
-    with open(ctx.file, "wb") as f:
-        f.write(os.urandom(1 << 20))
-    os.chmod(ctx.file, 0o644)
+    random_file(ctx.file, 1 << 20)
+    os.mkdir(ctx.static)
+    os.chmod(ctx.static, 0o755)
+    for fname, size in STATIC_FILES.items():
+        random_file(os.path.join(ctx.static, fname), size)
     with open(os.path.join(tmp, "report.lua"), "w") as f:
         f.write(DONE_LUA)
     with open(os.path.join(tmp, "post.lua"), "w") as f:
@@ -720,6 +1053,13 @@ def main():
                     log(f"{scen[0]:12} {name:20} {row['rps']:10,.0f} req/s {row['rpc']:10,.0f} "
                         f"req/CPU-s  p99 {row['p99']:8.2f} ms  errors {row['errors']}  "
                         f"PSS {mib(row['pss'])}/{mib(row['pssw'])} MiB")
+                elif "short" in row:
+                    rd = row["readers"]
+                    log(f"{scen[0]:12} {name:20} {row['short']:8,} short  failed {row['failed']} "
+                        f"{row['fails']}  p50 {f2(row['p50'])} ms  p99 {f2(row['p99'])} ms  "
+                        f"readers {rd['finished']} finished {rd['progressing']} progressing "
+                        f"{rd['stalled']} stalled {rd['failed']} failed, {rd['mib']:.0f} MiB, "
+                        f"settle {rd['settle']:.2f} s")
                 elif "held" in row:
                     log(f"{scen[0]:12} {name:20} held {row['held']} of {IDLE_N} "
                         f"({row['took']:.1f} s), PSS {mib(row['pss0'])} -> {mib(row['pss'])} MiB")

@@ -75,7 +75,7 @@ bool accesslog_enabled(void)
 
 static struct http_slice req_header(const struct access *a, const char *name, size_t n)
 {
-	for (int i = 0; i < a->req->nheaders; i++) {
+	for (int i = 0; a->req && i < a->req->nheaders; i++) {
 		const struct http_header *h = &a->req->headers[i];
 		if (h->name.len == n && !strncasecmp(a->buf + h->name.off, name, n))
 			return h->value;
@@ -140,17 +140,29 @@ static void add_user(struct line *l, const struct access *a)
 
 static const char *method_name(const struct access *a)
 {
-	return llhttp_method_name((llhttp_method_t)a->req->method);
+	return a->req ? llhttp_method_name((llhttp_method_t)a->req->method) : "-";
 }
 
 static void add_slice(struct line *l, const struct access *a, struct http_slice s)
 {
-	line_add(l, a->buf + s.off, s.len);
+	if (a->req)
+		line_add(l, a->buf + s.off, s.len);
+	else
+		line_add(l, "-", 1);
+}
+
+/* "HTTP/1.x", or "-" for a request refused before it was parsed. */
+static void add_protocol(struct line *l, const struct access *a)
+{
+	if (a->req)
+		line_addf(l, "HTTP/1.%d", a->req->minor);
+	else
+		line_add(l, "-", 1);
 }
 
 static void add_atom(struct line *l, const struct access *a, const struct part *p)
 {
-	const struct http_request *r = a->req;
+	const struct http_request *r = a->req ? a->req : &(const struct http_request){0};
 	char when[40];
 	struct tm tm;
 	switch (p->atom) {
@@ -163,6 +175,8 @@ static void add_atom(struct line *l, const struct access *a, const struct part *
 		line_add(l, when, strlen(when));
 		break;
 	case 'r':
+		if (!a->req)
+			return line_add(l, "-", 1);
 		line_addf(l, "%s ", method_name(a));
 		add_slice(l, a, r->target);
 		line_addf(l, " HTTP/1.%d", r->minor);
@@ -170,7 +184,7 @@ static void add_atom(struct line *l, const struct access *a, const struct part *
 	case 'm': line_addf(l, "%s", method_name(a)); break;
 	case 'U': add_slice(l, a, r->path); break;
 	case 'q': add_slice(l, a, r->query); break;
-	case 'H': line_addf(l, "HTTP/1.%d", r->minor); break;
+	case 'H': add_protocol(l, a); break;
 	case 's': line_addf(l, "%d", a->status); break;
 	case 'B': line_addf(l, "%llu", (unsigned long long)a->bytes); break;
 	case 'b':
@@ -201,9 +215,9 @@ static void add_json_field(struct line *l, const char *key, const char *s, size_
 static void write_json(const struct access *a)
 {
 	struct line l = {0};
-	const char *b = a->buf;
-	const struct http_request *r = a->req;
-	char when[40];
+	const char *b = a->req ? a->buf : "";
+	const struct http_request *r = a->req ? a->req : &(const struct http_request){0};
+	char when[40], protocol[16] = "-";
 	struct tm tm;
 	gmtime_r(&a->start.tv_sec, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -212,8 +226,10 @@ static void write_json(const struct access *a)
 	add_json_field(&l, "method", method_name(a), strlen(method_name(a)));
 	add_json_field(&l, "path", b + r->path.off, r->path.len);
 	add_json_field(&l, "query", b + r->query.off, r->query.len);
-	line_addf(&l, ",\"protocol\":\"HTTP/1.%d\",\"status\":%d,\"bytes\":%llu,\"duration_us\":%lld",
-		  r->minor, a->status, (unsigned long long)a->bytes, (long long)a->duration_us);
+	if (a->req)
+		snprintf(protocol, sizeof protocol, "HTTP/1.%d", r->minor);
+	line_addf(&l, ",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_us\":%lld",
+		  protocol, a->status, (unsigned long long)a->bytes, (long long)a->duration_us);
 	struct http_slice ref = req_header(a, "referer", 7), ua = req_header(a, "user-agent", 10);
 	add_json_field(&l, "referer", b + ref.off, ref.len);
 	add_json_field(&l, "user_agent", b + ua.off, ua.len);

@@ -9,7 +9,7 @@
 struct access {
 	const char *remote;          /* peer address text */
 	const char *buf;             /* the read buffer the request slices point into */
-	const struct http_request *req;
+	const struct http_request *req; /* NULL: refused before it was parsed */
 	int status;
 	uint64_t bytes;              /* body bytes sent */
 	struct timespec start;       /* CLOCK_REALTIME when the request was complete */

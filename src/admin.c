@@ -4,6 +4,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "response.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #define ADMIN_TIMEOUT 2.0
@@ -98,17 +98,20 @@ static long rss_bytes(pid_t pid)
 static void requests(struct text *t, const struct slot_shared *sum)
 {
 	static const char *const classes[SLOT_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-	metric(t, "wsginit_requests_total", "counter", "Requests answered by the app, by method and status class.");
-	for (int m = 0; m < SLOT_METHODS; m++)
-		for (int c = 0; c < SLOT_CLASSES; c++)
-			if (sum->requests[m][c])
-				put(t, "wsginit_requests_total{method=\"%s\",status=\"%s\"} %lu\n",
-				    slot_method_names[m], classes[c], (unsigned long)sum->requests[m][c]);
-	metric(t, "wsginit_request_duration_seconds", "histogram", "Time from a complete request to the end of its response.");
-	unsigned long cumulative = 0, total = 0;
-	for (int m = 0; m < SLOT_METHODS; m++)
-		for (int c = 0; c < SLOT_CLASSES; c++)
-			total += sum->requests[m][c];
+	metric(t, "wsginit_requests_total", "counter",
+	       "Responses, by who answered (app, static, health, refused), method and status class.");
+	unsigned long total = 0;
+	for (int h = 0; h < SLOT_HANDLERS; h++)
+		for (int m = 0; m < SLOT_METHODS; m++)
+			for (int c = 0; c < SLOT_CLASSES; c++) {
+				unsigned long n = sum->requests[h][m][c];
+				total += n;
+				if (n)
+					put(t, "wsginit_requests_total{handler=\"%s\",method=\"%s\",status=\"%s\"} %lu\n",
+					    slot_handler_names[h], slot_method_names[m], classes[c], n);
+			}
+	metric(t, "wsginit_request_duration_seconds", "histogram", "Time from a complete request to its last byte sent.");
+	unsigned long cumulative = 0;
 	for (int b = 0; b < SLOT_BUCKETS; b++) {
 		cumulative += sum->buckets[b];
 		put(t, "wsginit_request_duration_seconds_bucket{le=\"%g\"} %lu\n", slot_bucket_le[b], cumulative);
@@ -180,15 +183,16 @@ static void answer(struct client *c, const struct admin_view *v)
 	} else {
 		put(&body, "not found\n");
 	}
-	char headbuf[256];
-	int n = snprintf(headbuf, sizeof headbuf,
-			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-			 status, http_reason(status), type, body.len);
 	/* Best effort in one go: a client that does not read just loses the answer. */
-	struct iovec iov[2] = {{headbuf, (size_t)n}, {body.buf, head ? 0 : body.len}};
-	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-	if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_msg(LOG_DEBUG, "admin: %s", strerror(errno));
+	static struct response r;
+	response_begin(&r, head ? HTTP_HEAD : HTTP_GET, 1, false);
+	response_status_code(&r, status);
+	response_header(&r, "Content-Type", 12, type, strlen(type));
+	response_head_end(&r, true, body.len);
+	response_add_mem(&r, body.buf, body.len, NULL, NULL);
+	response_end(&r);
+	if (response_write(&r, c->fd) != RESPONSE_DONE)
+		log_msg(LOG_DEBUG, "admin: the answer did not fit at once");
 }
 
 static void drop(struct client *c)

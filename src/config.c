@@ -19,7 +19,7 @@
 
 enum type {
 	T_APP, T_HOST, T_PORT, T_BINDS, T_INT, T_SECONDS, T_SIZE, T_BOOL, T_STRING,
-	T_DIR, T_PATH, T_LEVEL, T_LOGFMT, T_NETS, T_ADDR, T_SECCOMP, T_RUN_AS,
+	T_DIR, T_PATH, T_LEVEL, T_LOGFMT, T_NETS, T_ADDR, T_SECCOMP, T_RUN_AS, T_STATIC,
 };
 
 struct var {
@@ -85,6 +85,12 @@ static const struct var vars[] = {
 	{"SHUTDOWN_DELAY", "0", T_SECONDS, F(shutdown_delay), 0, 0,
 	 "seconds to keep serving after TERM with readiness failing, before draining"},
 	{"SECCOMP", "default", T_SECCOMP, F(seccomp), 0, 0, "default, strict or off"},
+	{"RESPONSE_BUFFER", "32m", T_SIZE, F(response_buffer), 0, 0,
+	 "response data a worker holds for slow clients; past it the app waits (0 = write directly)"},
+	{"STATIC_MAP", NULL, T_STATIC, NONE, 0, 0,
+	 "comma list of `/prefix=/dir`: files served by the worker in C, never by the app"},
+	{"STATIC_MAX_AGE", "3600", T_INT, F(static_max_age), 0, 315360000,
+	 "Cache-Control max-age of static files (hashed names: a year, immutable)"},
 };
 
 #define NVARS (sizeof vars / sizeof *vars)
@@ -110,6 +116,7 @@ static const char *accepts(const struct var *v, char *buf, size_t len)
 	case T_NETS: return "comma list of IPs, CIDRs, or *";
 	case T_SECCOMP: return "default, strict or off";
 	case T_RUN_AS: return "user[:group], names or numbers, that exist";
+	case T_STATIC: return "comma list of /prefix=/directory, existing directories";
 	}
 	return "";
 }
@@ -344,6 +351,27 @@ bool config_forwarded_allowed(const struct config *cfg, const struct sockaddr *s
 	return false;
 }
 
+static int add_static(struct config *cfg, const char *item)
+{
+	const char *eq = strchr(item, '=');
+	struct config_static *m = &cfg->statics[cfg->nstatic];
+	struct stat st;
+	if (cfg->nstatic == CONFIG_MAX_STATIC || !eq)
+		return -1;
+	size_t plen = (size_t)(eq - item);
+	const char *dir = eq + 1;
+	if (plen < 2 || plen >= sizeof m->prefix || item[0] != '/' || item[plen - 1] == '/' ||
+	    strcspn(item, "?#% ") < plen ||
+	    dir[0] != '/' || strlen(dir) >= sizeof m->dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -1;
+	memcpy(m->prefix, item, plen);
+	m->prefix[plen] = 0;
+	m->plen = plen;
+	strcpy(m->dir, dir);
+	cfg->nstatic++;
+	return 0;
+}
+
 static int parse_id(const char *s, bool user, uid_t *id, gid_t *primary)
 {
 	long n;
@@ -443,6 +471,7 @@ static int parse(struct config *cfg, const struct var *v, const char *s)
 			return -1;
 		return *(enum seccomp_mode *)field = (enum seccomp_mode)choice, 0;
 	case T_RUN_AS: return parse_run_as(cfg, s);
+	case T_STATIC: return each_item(cfg, s, add_static);
 	}
 	return -1;
 }

@@ -10,6 +10,7 @@
 
 #define CONFIG_MAX_BINDS 16
 #define CONFIG_MAX_NETS 64
+#define CONFIG_MAX_STATIC 16
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_CRITICAL };
 enum seccomp_mode { SECCOMP_DEFAULT, SECCOMP_STRICT, SECCOMP_OFF };
@@ -19,6 +20,13 @@ struct config_addr {
 	struct sockaddr_storage sa;
 	socklen_t len;
 	char text[128]; /* as the user wrote it, for logs */
+};
+
+/* One STATIC_MAP entry: requests under prefix are files of dir. */
+struct config_static {
+	char prefix[128]; /* starts with '/', no trailing '/' */
+	size_t plen;
+	char dir[512];
 };
 
 /* An allowed proxy network; bits == -1 stands for "*". */
@@ -56,6 +64,10 @@ struct config {
 	bool admin_set;
 	struct config_addr admin_bind;
 	enum seccomp_mode seccomp;
+	uint64_t response_buffer;
+	struct config_static statics[CONFIG_MAX_STATIC];
+	int nstatic;
+	int static_max_age;
 };
 
 /* Reads the environment into *cfg. On a bad value writes one line naming the

@@ -470,12 +470,15 @@ const char *http_reason(int status)
 	switch (status) {
 	case 100: return "Continue";
 	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 416: return "Range Not Satisfiable";
 	case 417: return "Expectation Failed";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -498,14 +501,4 @@ const char *http_date(void)
 		last = now;
 	}
 	return buf;
-}
-
-size_t http_error_response(int status, char *buf, size_t len)
-{
-	const char *reason = http_reason(status);
-	int n = snprintf(buf, len,
-			 "HTTP/1.1 %d %s\r\nServer: wsginit\r\nDate: %s\r\nConnection: close\r\n"
-			 "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s\n",
-			 status, reason, http_date(), strlen(reason) + 1, reason);
-	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }

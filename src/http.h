@@ -86,6 +86,3 @@ const char *http_reason(int status);
 
 /* The current IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (29 chars), cached per second. */
 const char *http_date(void);
-
-/* Writes a complete error response that closes the connection; returns its length. */
-size_t http_error_response(int status, char *buf, size_t len);

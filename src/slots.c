@@ -7,6 +7,7 @@
 const double slot_bucket_le[SLOT_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const char *const slot_method_names[SLOT_METHODS] = {"GET", "HEAD", "POST", "PUT", "DELETE",
 						      "PATCH", "OPTIONS", "other"};
+const char *const slot_handler_names[SLOT_HANDLERS] = {"app", "static", "health", "refused"};
 
 struct slots *slots_map(void)
 {
@@ -35,13 +36,14 @@ static int method_index(int m)
 	return 7;
 }
 
-void slots_count(struct slot_shared *s, int method, int status, uint64_t bytes, int64_t duration_us)
+void slots_count(struct slot_shared *s, enum slot_handler handler, int method, int status, uint64_t bytes,
+		 int64_t duration_us)
 {
 	int cls = status >= 100 && status < 600 ? status / 100 - 1 : 4;
 	int b = 0;
 	while (b < SLOT_BUCKETS && duration_us > slot_bucket_le[b] * 1e6)
 		b++;
-	atomic_fetch_add_explicit(&s->requests[method_index(method)][cls], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->requests[handler][method_index(method)][cls], 1, memory_order_relaxed);
 	if (b < SLOT_BUCKETS)
 		atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->duration_us, (unsigned long long)duration_us, memory_order_relaxed);
@@ -50,9 +52,10 @@ void slots_count(struct slot_shared *s, int method, int status, uint64_t bytes, 
 
 void slots_add(struct slot_shared *dst, const struct slot_shared *src)
 {
-	for (int m = 0; m < SLOT_METHODS; m++)
-		for (int c = 0; c < SLOT_CLASSES; c++)
-			dst->requests[m][c] += src->requests[m][c];
+	for (int h = 0; h < SLOT_HANDLERS; h++)
+		for (int m = 0; m < SLOT_METHODS; m++)
+			for (int c = 0; c < SLOT_CLASSES; c++)
+				dst->requests[h][m][c] += src->requests[h][m][c];
 	for (int b = 0; b < SLOT_BUCKETS; b++)
 		dst->buckets[b] += src->buckets[b];
 	dst->duration_us += src->duration_us;

@@ -11,15 +11,19 @@
 #define SLOT_CLASSES 5 /* 1xx .. 5xx */
 #define SLOT_BUCKETS 11 /* request duration; +Inf is the count */
 
+/* Who answered a request: the app, STATIC_MAP, HEALTH_PATH, or the parser's refusal. */
+enum slot_handler { HANDLER_APP, HANDLER_STATIC, HANDLER_HEALTH, HANDLER_REFUSAL, SLOT_HANDLERS };
+
 /* Upper bounds of the duration buckets, in seconds. */
 extern const double slot_bucket_le[SLOT_BUCKETS];
 extern const char *const slot_method_names[SLOT_METHODS];
+extern const char *const slot_handler_names[SLOT_HANDLERS];
 
 struct slot_shared {
 	atomic_llong beat_ms;       /* the worker loop's last turn */
 	atomic_llong busy_since_ms; /* start of the oldest app call in progress, 0 when none */
 	atomic_int in_flight;
-	atomic_ulong requests[SLOT_METHODS][SLOT_CLASSES];
+	atomic_ulong requests[SLOT_HANDLERS][SLOT_METHODS][SLOT_CLASSES];
 	atomic_ulong buckets[SLOT_BUCKETS]; /* not cumulative: one bucket a request */
 	atomic_ullong duration_us, bytes_sent;
 };
@@ -43,8 +47,9 @@ struct slots *slots_map(void);
 /* CLOCK_MONOTONIC in milliseconds: the same clock in every process. */
 long long slots_now_ms(void);
 
-/* Counts one finished request in s. */
-void slots_count(struct slot_shared *s, int method, int status, uint64_t bytes, int64_t duration_us);
+/* Counts one finished response in s (method: llhttp's, or -1 when unknown). */
+void slots_count(struct slot_shared *s, enum slot_handler handler, int method, int status, uint64_t bytes,
+		 int64_t duration_us);
 
 /* Adds src's counters into dst (the master's sum of workers gone). */
 void slots_add(struct slot_shared *dst, const struct slot_shared *src);

@@ -1,11 +1,14 @@
-/* The worker's event loop. One thread owns every connection's reading and
- * timers; a complete request is served inline (THREADS=1) or by an app
- * thread, which hands the connection back through an eventfd. Timers are
- * three FIFO lists: each has one fixed timeout, so appending keeps it sorted. */
+/* The worker's event loop. One thread owns every connection's reading,
+ * writing and timers; a complete request is answered inline (HEALTH_PATH,
+ * refusals, THREADS=1 app calls) or by an app thread, which hands the
+ * connection back through an eventfd. Once produced, a response is written
+ * by the loop as the client drains: no app slot waits for a slow reader. */
 #include "worker.h"
 
+#include "accesslog.h"
 #include "conn.h"
 #include "log.h"
+#include "loop.h"
 #include "master.h"
 #include "proctitle.h"
 #include "seccomp.h"
@@ -17,12 +20,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,26 +33,27 @@
 #define ACCEPT_PAUSE 0.1   /* after EMFILE: accept again later, do not spin */
 #define SPARE_BUFS 64
 
-enum { NONE, READING, IDLE, LINGER, NLISTS };
+#define CONN_OF(t) ((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
-struct tlist {
-	struct conn *head, *tail;
-	double timeout;
-};
+/* The timer lists: each has one fixed timeout. */
+enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, NLISTS };
 
 struct worker {
 	const struct config *cfg;
 	const struct worker_args *args;
-	const struct listener *ls;
-	int nls;
-	int ep, sigfd, donefd;
+	struct slot_shared *me;
+	struct loop loop;
+	struct loop_io *lio; /* one per listener */
+	struct loop_io sig, done;
+	struct loop_list lists[NLISTS];
+	struct loop_timer pause, stop_deadline;
 	struct http_limits limits;
+	struct response_budget budget;
 	size_t head_max;
-	struct tlist lists[NLISTS];
 	int nconns;
 	atomic_bool stopping; /* read by app threads for Connection: close */
 	bool stop_asked, drained, accepting;
-	double now, accept_again, emfile_logged;
+	double emfile_logged;
 	long served, max_requests;
 	char *spare; /* free read buffers, linked through their first bytes */
 	int nspare;
@@ -58,7 +61,7 @@ struct worker {
 	pthread_t *threads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct conn *queue, *queue_tail, *done;
+	struct conn *queue, *queue_tail, *finished;
 	bool quit;
 	atomic_llong *busy_since; /* per app thread, ms; 0 when idle */
 	atomic_int next_thread;
@@ -71,56 +74,7 @@ static void note(const struct worker *w, enum slot_note what)
 		log_msg(LOG_WARNING, "cannot tell the master: %s", strerror(errno));
 }
 
-/* Runs the app on c, with the table showing since when this thread is busy. */
-static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
-{
-	struct slot_shared *me = &w->args->slots->slot[w->args->slot];
-	struct wsgi_result res;
-	atomic_fetch_add(&me->in_flight, 1);
-	atomic_store(busy, slots_now_ms());
-	bool last = w->max_requests && w->served + 1 >= w->max_requests; /* says Connection: close */
-	c->keep = wsgi_handle(c, w->stopping || last, &res);
-	atomic_store(busy, 0);
-	atomic_fetch_sub(&me->in_flight, 1);
-	slots_count(me, c->parser.req.method, res.status, res.bytes, res.duration_us);
-}
-
-/* ---------- timer lists ---------- */
-
-static void list_remove(struct worker *w, struct conn *c)
-{
-	if (c->list == NONE)
-		return;
-	struct tlist *l = &w->lists[c->list];
-	*(c->prev ? &c->prev->next : &l->head) = c->next;
-	*(c->next ? &c->next->prev : &l->tail) = c->prev;
-	c->prev = c->next = NULL;
-	c->list = NONE;
-}
-
-static void list_push(struct worker *w, struct conn *c, int which)
-{
-	list_remove(w, c);
-	struct tlist *l = &w->lists[which];
-	c->deadline = w->now + l->timeout;
-	c->prev = l->tail;
-	*(l->tail ? &l->tail->next : &l->head) = c;
-	l->tail = c;
-	c->list = which;
-}
-
-/* At most a second: the loop's turns are the worker's heartbeat. */
-static int next_timeout_ms(const struct worker *w)
-{
-	double first = -1;
-	for (int i = READING; i < NLISTS; i++)
-		if (w->lists[i].head && (first < 0 || w->lists[i].head->deadline < first))
-			first = w->lists[i].head->deadline;
-	if (!w->accepting && !w->stopping && (first < 0 || w->accept_again < first))
-		first = w->accept_again;
-	double ms = first < 0 ? 1000 : (first - w->now) * 1000 + 1;
-	return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
-}
+static void on_conn(struct loop *l, void *data, uint32_t events);
 
 /* ---------- read buffers: a connection holds one only while a request arrives ---------- */
 
@@ -152,11 +106,12 @@ static void buf_put(struct worker *w, char *b)
 
 static void conn_close(struct worker *w, struct conn *c)
 {
-	list_remove(w, c);
+	loop_timer_disarm(&c->timer);
 	/* A process the app forked may hold the socket too: then close() alone
 	 * leaves it in the epoll set, with events for a freed conn. */
-	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	loop_watch(&w->loop, &c->io, 0);
+	close(c->io.fd);
+	response_free(&c->resp);
 	http_free(&c->parser);
 	if (c->cap == READ_BUF)
 		buf_put(w, c->buf);
@@ -188,67 +143,76 @@ static void conn_open(struct worker *w, const struct listener *l, int fd, const 
 	struct conn *c = calloc(1, sizeof *c);
 	if (!c)
 		abort();
-	c->fd = fd;
+	c->io = (struct loop_io){.fd = fd, .fn = on_conn, .data = c};
 	c->listener = l;
 	c->peer = *ss;
 	peer_text(c);
 	http_init(&c->parser, &w->limits);
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+	response_init(&c->resp, &w->budget);
 	w->nconns++;
-	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
 		log_msg(LOG_ERROR, "epoll_ctl: %s", strerror(errno));
 		conn_close(w, c);
 		return;
 	}
-	list_push(w, c, READING);
+	loop_timer_arm(&w->loop, &c->timer, &w->lists[READING]);
 }
 
-/* Sends a short response without waiting: it fits any socket buffer. */
-static void send_now(struct conn *c, const char *p, size_t n)
+static bool advance(struct worker *w, struct conn *c);
+
+/* ---------- the end of a response: logged, counted, then the next request ---------- */
+
+static int64_t since_us(const struct timespec *start)
 {
-	if (send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_msg(LOG_DEBUG, "cannot answer %s: %s", c->remote, strerror(errno));
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	return (end.tv_sec - start->tv_sec) * 1000000LL + (end.tv_nsec - start->tv_nsec) / 1000;
 }
 
-/* Answers a refused request and closes after the client has read it. */
-static void reject(struct worker *w, struct conn *c, int status, const char *reason)
+/* nginx's 499: the client left before the whole head of its answer was out. */
+static int logged_status(const struct response *r, bool whole)
 {
-	char buf[512];
-	log_msg(LOG_DEBUG, "%d for %s: %s", status, c->remote[0] ? c->remote : "unix", reason);
-	send_now(c, buf, http_error_response(status, buf, sizeof buf));
-	shutdown(c->fd, SHUT_WR);
-	c->lingering = true;
-	list_push(w, c, LINGER);
+	return !whole && r->head_sent < r->head_len ? 499 : r->status;
 }
 
-static void hand_off(struct worker *w, struct conn *c);
-
-static bool is_health(const struct worker *w, const struct conn *c)
+static void account(struct worker *w, struct conn *c, bool whole)
 {
-	const char *hp = w->cfg->health_path;
-	const struct http_request *r = &c->parser.req;
-	return hp && (r->method == HTTP_GET || r->method == HTTP_HEAD) && r->path.len == strlen(hp) &&
-	       !memcmp(c->buf + r->path.off, hp, r->path.len);
+	const struct response *r = &c->resp;
+	bool refusal = c->handler == HANDLER_REFUSAL;
+	int64_t us = since_us(&c->start);
+	int status = logged_status(r, whole);
+	slots_count(w->me, c->handler, refusal ? -1 : c->parser.req.method, status, r->sent, us);
+	if (c->handler == HANDLER_HEALTH) { /* probes every few seconds: not access-log material */
+		if (log_enabled(LOG_DEBUG))
+			log_msg(LOG_DEBUG, "%s %s -> %d", c->remote[0] ? c->remote : "unix", w->cfg->health_path,
+				status);
+		return;
+	}
+	if (!accesslog_enabled())
+		return;
+	const char *remote = refusal ? c->remote : c->pv.remote;
+	struct access a = {
+		.remote = remote[0] ? remote : "-",
+		.buf = c->buf,
+		.req = refusal ? NULL : &c->parser.req,
+		.status = status,
+		.bytes = r->sent,
+		.start = c->start,
+		.duration_us = us,
+		.head = r->head,
+		.head_len = r->head_len,
+	};
+	accesslog_write(&a);
 }
 
-/* HEALTH_PATH, answered here without Python: it proves this loop turns. */
-static void answer_health(struct worker *w, struct conn *c)
+/* A refused client gets its answer, then the rest of what it sends is read
+ * and dropped: closing over unread bytes would reset the answer away. */
+static void linger(struct worker *w, struct conn *c)
 {
-	const struct http_request *r = &c->parser.req;
-	bool down = w->stopping || atomic_load(&w->args->slots->draining);
-	const char *body = down ? "draining\n" : "ok\n";
-	char head[256];
-	c->keep = r->keep_alive && w->cfg->keep_alive > 0 && !w->stopping;
-	int n = snprintf(head, sizeof head, "HTTP/1.1 %s\r\nServer: wsginit\r\nDate: %s\r\n"
-			 "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
-			 down ? "503 Service Unavailable" : "200 OK", http_date(), strlen(body),
-			 c->keep ? "" : "Connection: close\r\n");
-	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, r->method == HTTP_HEAD ? 0 : strlen(body)}};
-	if (conn_writev(c, iov, 2) < 0)
-		c->keep = false;
-	if (log_enabled(LOG_DEBUG))
-		log_msg(LOG_DEBUG, "%s %s -> %s", c->remote[0] ? c->remote : "unix", w->cfg->health_path,
-			down ? "503" : "200");
+	shutdown(c->io.fd, SHUT_WR);
+	c->state = CONN_LINGER;
+	loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
+	loop_timer_arm(&w->loop, &c->timer, &w->lists[LINGER]);
 }
 
 /* After a response: false when the connection was closed. */
@@ -261,7 +225,7 @@ static bool next_request(struct worker *w, struct conn *c)
 		note(w, NOTE_RETIRE);
 		w->stopping = true;
 	}
-	if (!c->keep || w->stopping) {
+	if (!c->resp.keep || w->stopping) {
 		conn_close(w, c);
 		return false;
 	}
@@ -270,48 +234,159 @@ static bool next_request(struct worker *w, struct conn *c)
 	return true;
 }
 
-/* Acts on what is buffered: serves complete requests (pipelined ones in
- * order), refuses a bad one, or arms the right timer to wait for more.
- * Returns true when the connection waits for more bytes. */
+/* Writes what the socket takes. True when the response is complete and the
+ * connection reads its next request; otherwise it waits for EPOLLOUT, lingers
+ * or is closed. */
+static bool send_response(struct worker *w, struct conn *c)
+{
+	switch (response_write(&c->resp, c->io.fd)) {
+	case RESPONSE_BLOCKED:
+		if (c->state != CONN_WRITING) {
+			c->state = CONN_WRITING;
+			loop_watch(&w->loop, &c->io, EPOLLOUT);
+		}
+		loop_timer_arm(&w->loop, &c->timer, &w->lists[WRITING]); /* progress renews the clock */
+		return false;
+	case RESPONSE_FAILED:
+		log_msg(LOG_DEBUG, "client %s went away mid-response", c->remote);
+		account(w, c, false);
+		conn_close(w, c);
+		return false;
+	case RESPONSE_DONE:
+	case RESPONSE_DRAINED: /* not reached: every producer ends its response */
+		break;
+	}
+	account(w, c, true);
+	if (c->handler == HANDLER_REFUSAL) {
+		linger(w, c);
+		return false;
+	}
+	if (!next_request(w, c))
+		return false;
+	if (c->state != CONN_READING) {
+		c->state = CONN_READING;
+		if (loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
+			conn_close(w, c);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* After a response finished outside advance() (loop writes, app threads). */
+static void resume(struct worker *w, struct conn *c)
+{
+	if (send_response(w, c))
+		advance(w, c);
+}
+
+/* ---------- answers made here ---------- */
+
+static void refuse(struct worker *w, struct conn *c, int status, const char *reason)
+{
+	log_msg(LOG_DEBUG, "%d for %s: %s", status, c->remote[0] ? c->remote : "unix", reason);
+	loop_timer_disarm(&c->timer);
+	clock_gettime(CLOCK_REALTIME, &c->start);
+	c->handler = HANDLER_REFUSAL;
+	response_begin(&c->resp, -1, 1, false);
+	response_error(&c->resp, status);
+	send_response(w, c);
+}
+
+static bool is_health(const struct worker *w, const struct conn *c)
+{
+	const char *hp = w->cfg->health_path;
+	const struct http_request *r = &c->parser.req;
+	return hp && (r->method == HTTP_GET || r->method == HTTP_HEAD) && r->path.len == strlen(hp) &&
+	       !memcmp(c->buf + r->path.off, hp, r->path.len);
+}
+
+/* HEALTH_PATH, answered here without Python: it proves this loop turns. */
+static void answer_health(struct worker *w, struct conn *c)
+{
+	bool down = w->stopping || atomic_load(&w->args->slots->draining);
+	const char *body = down ? "draining\n" : "ok\n";
+	struct response *r = &c->resp;
+	response_status_code(r, down ? 503 : 200);
+	response_header(r, "Content-Type", 12, "text/plain", 10);
+	response_head_end(r, true, strlen(body));
+	response_add_mem(r, body, strlen(body), NULL, NULL);
+	response_end(r);
+}
+
+/* Runs the app on c, with the table showing since when this thread is busy. */
+static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
+{
+	atomic_fetch_add(&w->me->in_flight, 1);
+	atomic_store(busy, slots_now_ms());
+	wsgi_handle(c);
+	atomic_store(busy, 0);
+	atomic_fetch_sub(&w->me->in_flight, 1);
+}
+
+static void hand_off(struct worker *w, struct conn *c);
+
+/* A complete request: its response is begun here, whoever produces it. */
+static bool dispatch(struct worker *w, struct conn *c)
+{
+	const struct http_request *req = &c->parser.req;
+	/* A worker past MAX_REQUESTS answers its last one with Connection: close. */
+	bool last = w->max_requests && w->served + 1 >= w->max_requests;
+	loop_timer_disarm(&c->timer);
+	clock_gettime(CLOCK_REALTIME, &c->start);
+	response_begin(&c->resp, req->method, req->minor,
+		       req->keep_alive && w->cfg->keep_alive > 0 && !w->stopping && !last);
+	proxy_apply(w->cfg, (const struct sockaddr *)&c->peer, c->remote, c->buf, req, &c->pv);
+	if (is_health(w, c)) {
+		c->handler = HANDLER_HEALTH;
+		answer_health(w, c);
+	} else if (w->cfg->threads > 1) {
+		c->handler = HANDLER_APP;
+		hand_off(w, c);
+		return false;
+	} else {
+		c->handler = HANDLER_APP;
+		serve(w, c, &w->me->busy_since_ms);
+	}
+	return send_response(w, c);
+}
+
+/* ---------- reading ---------- */
+
+/* Acts on what is buffered: answers complete requests (pipelined ones in
+ * order, each after the one before is written), refuses a bad one, or arms
+ * the right timer to wait for more. True when the connection is still
+ * there and reads. */
 static bool advance(struct worker *w, struct conn *c)
 {
 	for (;;) {
 		enum http_result r = http_parse(&c->parser, c->buf, &c->len);
 		if (r == HTTP_ERROR) {
-			reject(w, c, c->parser.status, c->parser.reason);
+			refuse(w, c, c->parser.status, c->parser.reason);
 			return false;
 		}
 		if (r == HTTP_MORE)
 			break;
-		list_remove(w, c);
-		if (is_health(w, c)) {
-			answer_health(w, c);
-			if (!next_request(w, c))
-				return false;
-			continue;
-		}
-		if (w->cfg->threads > 1) {
-			hand_off(w, c);
-			return false;
-		}
-		serve(w, c, &w->args->slots->slot[w->args->slot].busy_since_ms);
-		if (!next_request(w, c))
+		if (!dispatch(w, c))
 			return false;
 	}
 	if (!http_started(&c->parser)) {
-		if (c->list == NONE)
-			list_push(w, c, IDLE);
+		if (!c->timer.list)
+			loop_timer_arm(&w->loop, &c->timer, &w->lists[IDLE]);
 		if (!c->len && c->cap == READ_BUF) { /* idle connections hold no buffer */
 			buf_put(w, c->buf);
 			c->buf = NULL;
 			c->cap = 0;
 		}
-	} else if (c->list != READING || http_in_body(&c->parser)) {
-		list_push(w, c, READING); /* the header clock starts once; body reads renew it */
+	} else if (c->timer.list != &w->lists[READING] || http_in_body(&c->parser)) {
+		/* the header clock starts once; body reads renew it */
+		loop_timer_arm(&w->loop, &c->timer, &w->lists[READING]);
 	}
 	if (c->parser.req.expect_continue && !c->continue_sent) {
+		/* An interim answer: tiny, so any socket buffer takes it whole. */
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		send_now(c, cont, sizeof cont - 1);
+		if (send(c->io.fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_msg(LOG_DEBUG, "cannot answer %s: %s", c->remote, strerror(errno));
 		c->continue_sent = true;
 	}
 	return true;
@@ -321,7 +396,7 @@ static void drain(struct worker *w, struct conn *c)
 {
 	char scratch[4096];
 	ssize_t n;
-	while ((n = read(c->fd, scratch, sizeof scratch)) > 0)
+	while ((n = read(c->io.fd, scratch, sizeof scratch)) > 0)
 		;
 	if (n == 0 || errno != EAGAIN)
 		conn_close(w, c);
@@ -329,12 +404,10 @@ static void drain(struct worker *w, struct conn *c)
 
 static void on_readable(struct worker *w, struct conn *c)
 {
-	if (c->lingering)
-		return drain(w, c);
 	for (;;) {
 		if (c->len == c->cap) {
 			if (c->cap >= w->head_max)
-				return reject(w, c, 431, "request head too large");
+				return refuse(w, c, 431, "request head too large");
 			if (!c->cap) {
 				c->buf = buf_get(w);
 				c->cap = READ_BUF;
@@ -343,7 +416,7 @@ static void on_readable(struct worker *w, struct conn *c)
 			}
 		}
 		size_t room = c->cap - c->len;
-		ssize_t n = read(c->fd, c->buf + c->len, room);
+		ssize_t n = read(c->io.fd, c->buf + c->len, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -354,6 +427,24 @@ static void on_readable(struct worker *w, struct conn *c)
 		c->len += (size_t)n;
 		if (!advance(w, c) || (size_t)n < room)
 			return;
+	}
+}
+
+static void on_conn(struct loop *l, void *data, uint32_t events)
+{
+	struct worker *w = l->owner;
+	struct conn *c = data;
+	switch (c->state) {
+	case CONN_READING: return on_readable(w, c);
+	case CONN_LINGER: return drain(w, c);
+	case CONN_WRITING:
+		if (events & (EPOLLERR | EPOLLHUP)) {
+			log_msg(LOG_DEBUG, "client %s went away mid-response", c->remote);
+			account(w, c, false);
+			return conn_close(w, c);
+		}
+		return resume(w, c);
+	case CONN_APP: return; /* not watched while an app thread has it */
 	}
 }
 
@@ -376,10 +467,10 @@ static void *app_thread(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		serve(w, c, busy);
 		pthread_mutex_lock(&w->mu);
-		c->qnext = w->done;
-		w->done = c;
+		c->qnext = w->finished;
+		w->finished = c;
 		uint64_t one = 1;
-		if (write(w->donefd, &one, sizeof one) < 0)
+		if (write(w->done.fd, &one, sizeof one) < 0)
 			log_msg(LOG_ERROR, "eventfd: %s", strerror(errno));
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -390,7 +481,8 @@ static void *app_thread(void *arg)
 /* The loop stops watching c while an app thread owns it. */
 static void hand_off(struct worker *w, struct conn *c)
 {
-	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	c->state = CONN_APP;
+	loop_watch(&w->loop, &c->io, 0);
 	pthread_mutex_lock(&w->mu);
 	c->qnext = NULL;
 	*(w->queue_tail ? &w->queue_tail->qnext : &w->queue) = c;
@@ -399,24 +491,20 @@ static void hand_off(struct worker *w, struct conn *c)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static void on_done(struct worker *w)
+static void on_done(struct loop *l, void *data, uint32_t events)
 {
+	struct worker *w = l->owner;
 	uint64_t n;
-	if (read(w->donefd, &n, sizeof n) < 0)
+	(void)data, (void)events;
+	if (read(w->done.fd, &n, sizeof n) < 0)
 		return;
 	pthread_mutex_lock(&w->mu);
-	struct conn *c = w->done;
-	w->done = NULL;
+	struct conn *c = w->finished;
+	w->finished = NULL;
 	pthread_mutex_unlock(&w->mu);
 	while (c) {
 		struct conn *next = c->qnext;
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-		if (next_request(w, c)) {
-			if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-				conn_close(w, c);
-			else
-				advance(w, c);
-		}
+		resume(w, c);
 		c = next;
 	}
 }
@@ -425,15 +513,15 @@ static int start_threads(struct worker *w)
 {
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	w->donefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->done = (struct loop_io){.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .fn = on_done};
 	w->threads = calloc((size_t)w->cfg->threads, sizeof *w->threads);
 	w->busy_since = calloc((size_t)w->cfg->threads, sizeof *w->busy_since);
-	if (w->donefd < 0 || !w->threads || !w->busy_since)
+	if (w->done.fd < 0 || !w->threads || !w->busy_since)
 		return -1;
 	for (int i = 0; i < w->cfg->threads; i++)
 		if (pthread_create(&w->threads[i], NULL, app_thread, w) != 0)
 			return -1;
-	return 0;
+	return loop_watch(&w->loop, &w->done, EPOLLIN);
 }
 
 static void stop_threads(struct worker *w)
@@ -450,15 +538,13 @@ static void stop_threads(struct worker *w)
 
 static void watch_listeners(struct worker *w, bool on)
 {
-	for (int i = 0; i < w->nls; i++) {
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = (void *)&w->ls[i]};
-		epoll_ctl(w->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->ls[i].fd, on ? &ev : NULL);
-	}
+	for (int i = 0; i < w->args->nls; i++)
+		loop_watch(&w->loop, &w->lio[i], on ? EPOLLIN | EPOLLEXCLUSIVE : 0);
 	w->accepting = on;
 }
 
 /* Accepts up to a batch; false once the backlog is empty. */
-static bool on_accept(struct worker *w, const struct listener *l)
+static bool accept_batch(struct worker *w, const struct listener *l)
 {
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss = {0};
@@ -469,46 +555,93 @@ static bool on_accept(struct worker *w, const struct listener *l)
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-			if (w->now >= w->emfile_logged + 10) { /* once in a while, not every pause */
+			if (w->loop.now >= w->emfile_logged + 10) { /* once in a while, not every pause */
 				log_msg(LOG_WARNING, "accept: %s; pausing accepts", strerror(errno));
-				w->emfile_logged = w->now;
+				w->emfile_logged = w->loop.now;
 			}
 			watch_listeners(w, false);
-			w->accept_again = w->now + ACCEPT_PAUSE;
+			loop_timer_arm(&w->loop, &w->pause, &w->lists[PAUSE]);
 		}
 		return false;
 	}
 	return true;
 }
 
+static void on_accept(struct loop *l, void *data, uint32_t events)
+{
+	(void)events;
+	accept_batch(l->owner, data);
+}
+
 /* Graceful stop: on TERM, take what waits in the listen backlog (it would
  * be reset with the listener); then accept nothing more, close idle
- * connections, finish the rest. */
+ * connections, finish the rest: requests in the app, and responses still
+ * being written, within GRACEFUL_TIMEOUT. */
 static void begin_stop(struct worker *w)
 {
 	if (w->accepting)
 		watch_listeners(w, false);
+	loop_timer_disarm(&w->pause);
 	/* Each listener is drained and closed at once, so new connections are
 	 * refused rather than queued in a backlog nobody takes (closing it
 	 * resets them): only the last process to close has a window, of
 	 * microseconds, between its last accept and its close. */
-	for (int i = 0; i < w->nls; i++) {
-		for (int n = 0; n < 64 && w->stop_asked && w->nconns < 4096 && on_accept(w, &w->ls[i]); n++)
+	for (int i = 0; i < w->args->nls; i++) {
+		const struct listener *l = &w->args->ls[i];
+		for (int n = 0; n < 64 && w->stop_asked && w->nconns < 4096 && accept_batch(w, l); n++)
 			;
-		close(w->ls[i].fd);
+		close(l->fd);
 	}
 	w->stopping = w->drained = true;
+	loop_timer_arm(&w->loop, &w->stop_deadline, &w->lists[STOPPING]);
 	/* On TERM, idle keep-alive connections go, unless their next request is
 	 * already here (closing over unread bytes would reset the connection):
 	 * that one is served, with Connection: close. A worker past MAX_REQUESTS
 	 * lets them all bring one more request (or time out): no client of a
 	 * healthy server sees its connection closed under a request. New
 	 * connections get their REQUEST_TIMEOUT like any other. */
-	for (struct conn *c = w->stop_asked ? w->lists[IDLE].head : NULL, *next; c; c = next) {
+	for (struct loop_timer *t = w->stop_asked ? w->lists[IDLE].head : NULL, *next; t; t = next) {
 		char byte;
-		next = c->next;
-		if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
-			conn_close(w, c);
+		next = t->next;
+		if (recv(CONN_OF(t)->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+			conn_close(w, CONN_OF(t));
+	}
+}
+
+/* GRACEFUL_TIMEOUT passed: responses still being written are cut (the
+ * master's SIGKILL would do it less cleanly). */
+static void on_stop_deadline(struct loop *l, struct loop_timer *t)
+{
+	struct worker *w = l->owner;
+	(void)t;
+	while (w->lists[WRITING].head) {
+		struct conn *c = CONN_OF(w->lists[WRITING].head);
+		log_msg(LOG_WARNING, "GRACEFUL_TIMEOUT: closing %s mid-response", c->remote[0] ? c->remote : "unix");
+		account(w, c, false);
+		conn_close(w, c);
+	}
+}
+
+static void on_pause_end(struct loop *l, struct loop_timer *t)
+{
+	struct worker *w = l->owner;
+	(void)t;
+	if (!w->stopping)
+		watch_listeners(w, true);
+}
+
+static void on_expired(struct loop *l, struct loop_timer *t)
+{
+	struct worker *w = l->owner;
+	struct conn *c = CONN_OF(t);
+	if (c->state == CONN_WRITING) {
+		log_msg(LOG_DEBUG, "client %s stopped reading its response", c->remote);
+		account(w, c, false);
+		conn_close(w, c);
+	} else if (c->state == CONN_READING && http_started(&c->parser)) {
+		refuse(w, c, 408, "request not received in time");
+	} else {
+		conn_close(w, c);
 	}
 }
 
@@ -531,10 +664,12 @@ static void on_signal_handler(int sig)
 	errno = saved;
 }
 
-static void on_signal(struct worker *w)
+static void on_signal(struct loop *l, void *data, uint32_t events)
 {
+	struct worker *w = l->owner;
 	unsigned char sig;
-	while (read(w->sigfd, &sig, 1) == 1) {
+	(void)data, (void)events;
+	while (read(w->sig.fd, &sig, 1) == 1) {
 		if (sig == SIGTERM) {
 			w->stop_asked = true; /* acted on after the batch: it closes connections */
 		} else {
@@ -544,26 +679,10 @@ static void on_signal(struct worker *w)
 	}
 }
 
-static void expire(struct worker *w)
-{
-	for (int i = READING; i < NLISTS; i++) {
-		struct conn *c;
-		while ((c = w->lists[i].head) && c->deadline <= w->now) {
-			if (i == READING && http_started(&c->parser))
-				reject(w, c, 408, "request not received in time");
-			else
-				conn_close(w, c);
-		}
-	}
-	if (!w->accepting && !w->stopping && w->now >= w->accept_again)
-		watch_listeners(w, true);
-}
-
 /* The heartbeat: this turn of the loop, and the oldest app call in progress. */
 static void beat(struct worker *w)
 {
-	struct slot_shared *me = &w->args->slots->slot[w->args->slot];
-	atomic_store(&me->beat_ms, (long long)(w->now * 1000));
+	atomic_store(&w->me->beat_ms, (long long)(w->loop.now * 1000));
 	if (w->cfg->threads == 1)
 		return; /* serve() keeps busy_since itself */
 	long long oldest = 0;
@@ -572,20 +691,31 @@ static void beat(struct worker *w)
 		if (t && (!oldest || t < oldest))
 			oldest = t;
 	}
-	atomic_store(&me->busy_since_ms, oldest);
+	atomic_store(&w->me->busy_since_ms, oldest);
 }
 
-static void dispatch(struct worker *w, struct epoll_event *ev)
+static void before_sleep(struct loop *l)
 {
-	void *p = ev->data.ptr;
-	if (p == &w->sigfd)
-		on_signal(w);
-	else if (p == &w->donefd)
-		on_done(w);
-	else if (p >= (void *)w->ls && p < (void *)(w->ls + w->nls))
-		on_accept(w, p);
-	else
-		on_readable(w, p);
+	struct worker *w = l->owner;
+	beat(w);
+	wsgi_collect();
+	if ((w->stop_asked || w->stopping) && !w->drained)
+		begin_stop(w);
+	if (w->stopping && w->nconns == 0)
+		loop_stop(l);
+}
+
+static void lists_init(struct worker *w)
+{
+	static const double fixed[NLISTS] = {[READING] = REQUEST_TIMEOUT, [LINGER] = LINGER_TIMEOUT,
+					     [WRITING] = SEND_TIMEOUT, [PAUSE] = ACCEPT_PAUSE};
+	for (int i = 0; i < NLISTS; i++) {
+		w->lists[i] = (struct loop_list){.timeout = fixed[i], .expire = on_expired};
+		loop_add_list(&w->loop, &w->lists[i]);
+	}
+	w->lists[IDLE].timeout = w->cfg->keep_alive;
+	w->lists[PAUSE].expire = on_pause_end;
+	w->lists[STOPPING] = (struct loop_list){.timeout = w->cfg->graceful_timeout, .expire = on_stop_deadline};
 }
 
 static int setup(struct worker *w)
@@ -593,26 +723,26 @@ static int setup(struct worker *w)
 	int p[2];
 	struct sigaction sa = {.sa_handler = on_signal_handler, .sa_flags = SA_RESTART};
 	sigemptyset(&sa.sa_mask);
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0 || (w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+	w->lio = calloc((size_t)w->args->nls, sizeof *w->lio);
+	if (!w->lio || pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0 || loop_init(&w->loop, w) < 0) {
 		log_msg(LOG_CRITICAL, "worker setup: %s", strerror(errno));
 		return -1;
 	}
-	w->sigfd = p[0];
+	w->loop.before_sleep = before_sleep;
+	lists_init(w);
 	signal_pipe = p[1];
 	worker_pid = getpid();
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->sigfd};
-	epoll_ctl(w->ep, EPOLL_CTL_ADD, w->sigfd, &ev);
-	if (w->cfg->threads > 1) {
-		if (start_threads(w) < 0) {
-			log_msg(LOG_CRITICAL, "cannot start app threads: %s", strerror(errno));
-			return -1;
-		}
-		ev.data.ptr = &w->donefd;
-		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->donefd, &ev);
+	w->sig = (struct loop_io){.fd = p[0], .fn = on_signal};
+	loop_watch(&w->loop, &w->sig, EPOLLIN);
+	if (w->cfg->threads > 1 && start_threads(w) < 0) {
+		log_msg(LOG_CRITICAL, "cannot start app threads: %s", strerror(errno));
+		return -1;
 	}
+	for (int i = 0; i < w->args->nls; i++)
+		w->lio[i] = (struct loop_io){.fd = w->args->ls[i].fd, .fn = on_accept, .data = (void *)&w->args->ls[i]};
 	watch_listeners(w, true);
 	return 0;
 }
@@ -621,14 +751,12 @@ int worker_run(const struct worker_args *a)
 {
 	static struct worker w; /* one per process */
 	const struct config *cfg = a->cfg;
-	w = (struct worker){.cfg = cfg, .args = a, .ls = a->ls, .nls = a->nls, .donefd = -1};
+	w = (struct worker){.cfg = cfg, .args = a, .me = &a->slots->slot[a->slot]};
 	w.limits = (struct http_limits){cfg->limit_request_line, cfg->limit_request_fields,
 					cfg->limit_request_field_size, cfg->max_body_size};
 	w.head_max = (size_t)cfg->limit_request_line +
 		     (size_t)cfg->limit_request_fields * ((size_t)cfg->limit_request_field_size + 4) + READ_BUF;
-	w.lists[READING].timeout = REQUEST_TIMEOUT;
-	w.lists[IDLE].timeout = cfg->keep_alive;
-	w.lists[LINGER].timeout = LINGER_TIMEOUT;
+	w.budget.limit = cfg->response_buffer;
 	unsigned long jitter = 0; /* each worker its own, so they do not restart together */
 	if (cfg->max_requests_jitter && getrandom(&jitter, sizeof jitter, 0) != sizeof jitter)
 		jitter = (unsigned long)getpid();
@@ -644,20 +772,9 @@ int worker_run(const struct worker_args *a)
 	wsgi_thread_begin();
 	if (setup(&w) < 0)
 		return EXIT_ERROR;
-	w.now = slots_now_ms() / 1000.0;
 	beat(&w); /* live before it says ready */
 	note(&w, NOTE_READY);
-	struct epoll_event evs[64];
-	while (!w.stopping || w.nconns > 0) {
-		int n = epoll_wait(w.ep, evs, 64, next_timeout_ms(&w));
-		w.now = slots_now_ms() / 1000.0;
-		beat(&w);
-		for (int i = 0; i < n; i++)
-			dispatch(&w, &evs[i]);
-		if ((w.stop_asked || w.stopping) && !w.drained)
-			begin_stop(&w);
-		expire(&w);
-	}
+	loop_run(&w.loop);
 	if (cfg->threads > 1)
 		stop_threads(&w);
 	wsgi_exit();

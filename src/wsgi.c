@@ -2,7 +2,6 @@
  * response. Every new reference has one owner; every call is checked. */
 #include "wsgi.h"
 
-#include "accesslog.h"
 #include "input.h"
 #include "log.h"
 #include "proxy.h"
@@ -10,11 +9,13 @@
 #include <Python.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static const struct config *cfg;
@@ -157,39 +158,52 @@ static PyTypeObject FileWrapperType = {
 
 /* ---------- the response ---------- */
 
+/* One app call's view of its response, which lives in the connection. */
 struct resp {
 	struct conn *c;
-	const struct http_request *req;
-	int code;
-	bool started, sent, chunked, has_length, head_only, keep, failed;
-	bool has_date, has_server;
-	uint64_t length, bytes;
-	size_t app_head; /* bytes of the head that are status line and app headers */
+	struct response *r;
+	bool started; /* start_response() was called */
 };
 
-/* The head being built; one per thread, as a thread serves one request at a time. */
-static __thread char *head;
-static __thread size_t head_len, head_cap;
+/* Bytes handed to the response writer are released here: at once where
+ * the GIL is held, else queued for wsgi_collect(). */
+static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+static PyObject **pending;
+static size_t npending, pending_cap;
+static atomic_size_t pending_count;
 
-static void head_add(const char *s, size_t n)
+static void release_bytes(void *ctx)
 {
-	if (head_len + n > head_cap) {
-		size_t cap = head_cap ? head_cap : 1024;
-		while (cap < head_len + n)
-			cap *= 2;
-		char *p = realloc(head, cap);
-		if (!p)
-			abort();
-		head = p;
-		head_cap = cap;
+	if (PyGILState_Check()) {
+		Py_DECREF((PyObject *)ctx);
+		return;
 	}
-	memcpy(head + head_len, s, n);
-	head_len += n;
+	pthread_mutex_lock(&pending_mu);
+	if (npending == pending_cap) {
+		pending_cap = pending_cap ? pending_cap * 2 : 64;
+		if (!(pending = realloc(pending, pending_cap * sizeof *pending)))
+			abort();
+	}
+	pending[npending++] = ctx;
+	atomic_store(&pending_count, npending);
+	pthread_mutex_unlock(&pending_mu);
 }
 
-static void head_adds(const char *s)
+/* With the GIL held: drops the references the loop let go of. */
+static void release_pending(void)
 {
-	head_add(s, strlen(s));
+	if (!atomic_load(&pending_count))
+		return;
+	pthread_mutex_lock(&pending_mu);
+	PyObject **objs = pending;
+	size_t n = npending;
+	pending = NULL;
+	npending = pending_cap = 0;
+	atomic_store(&pending_count, 0);
+	pthread_mutex_unlock(&pending_mu);
+	for (size_t i = 0; i < n; i++)
+		Py_DECREF(objs[i]);
+	free(objs);
 }
 
 /* The bytes of a str that is all latin-1, else NULL with a Python error. */
@@ -204,65 +218,13 @@ static const char *latin1(PyObject *s, Py_ssize_t *n, const char *what)
 	return (const char *)PyUnicode_1BYTE_DATA(s);
 }
 
-static bool is_hop_by_hop(const char *name, Py_ssize_t n)
+static int add_header(struct resp *x, PyObject *item)
 {
-	static const struct { const char *name; size_t len; } hop[] = {
-		{NAME("connection")}, {NAME("keep-alive")}, {NAME("proxy-authenticate")},
-		{NAME("proxy-authorization")}, {NAME("te")}, {NAME("trailer")}, {NAME("trailers")},
-		{NAME("transfer-encoding")}, {NAME("upgrade")}};
-	for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
-		if ((size_t)n == hop[i].len && !strncasecmp(name, hop[i].name, (size_t)n))
-			return true;
-	return false;
-}
-
-static bool is_name(const char *s, Py_ssize_t n)
-{
-	if (!n)
-		return false;
-	for (Py_ssize_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c <= ' ' || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
-			return false;
-	}
-	return true;
-}
-
-static bool is_value(const char *s, Py_ssize_t n)
-{
-	for (Py_ssize_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c < ' ' && c != '\t') || c == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-static int set_status(struct resp *r, PyObject *status)
-{
-	Py_ssize_t n;
-	const char *s = latin1(status, &n, "status");
-	if (!s)
-		return -1;
-	if (n < 3 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) ||
-	    !isdigit((unsigned char)s[2]) || (n > 3 && s[3] != ' ') || !is_value(s, n) || s[0] == '0') {
-		PyErr_Format(PyExc_ValueError, "invalid status %R: expected \"NNN Reason\"", status);
-		return -1;
-	}
-	r->code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-	if (r->code < 100 || r->code > 599) {
-		PyErr_Format(PyExc_ValueError, "invalid status code in %R", status);
-		return -1;
-	}
-	head_len = 0;
-	head_adds("HTTP/1.1 ");
-	head_add(s, n);
-	head_add("\r\n", 2);
-	return 0;
-}
-
-static int add_header(struct resp *r, PyObject *item)
-{
+	static const char *const why[] = {
+		[REFUSE_FIELD] = "invalid header %R",
+		[REFUSE_HOP_BY_HOP] = "hop-by-hop header %R is the server's to set",
+		[REFUSE_LENGTH] = "invalid Content-Length %R",
+	};
 	Py_ssize_t nn, vn;
 	if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
 		PyErr_Format(PyExc_TypeError, "a header must be a (name, value) tuple, not %R", item);
@@ -272,155 +234,84 @@ static int add_header(struct resp *r, PyObject *item)
 	const char *value = name ? latin1(PyTuple_GET_ITEM(item, 1), &vn, "header value") : NULL;
 	if (!value)
 		return -1;
-	if (!is_name(name, nn) || !is_value(value, vn)) {
-		PyErr_Format(PyExc_ValueError, "invalid header %R", item);
+	enum response_refusal no = response_header(x->r, name, (size_t)nn, value, (size_t)vn);
+	if (no != REFUSE_NONE) {
+		PyErr_Format(PyExc_ValueError, why[no], item);
 		return -1;
 	}
-	if (is_hop_by_hop(name, nn)) {
-		PyErr_Format(PyExc_ValueError, "hop-by-hop header %R is the server's to set", item);
-		return -1;
-	}
-	if (nn == 14 && !strncasecmp(name, "content-length", 14)) {
-		char *end;
-		char digits[24];
-		snprintf(digits, sizeof digits, "%.*s", (int)(vn < 23 ? vn : 23), value);
-		errno = 0;
-		r->length = strtoull(digits, &end, 10);
-		if (!vn || vn > 19 || *end || errno || !isdigit((unsigned char)digits[0])) {
-			PyErr_Format(PyExc_ValueError, "invalid Content-Length %R", item);
-			return -1;
-		}
-		r->has_length = true;
-	}
-	r->has_date |= nn == 4 && !strncasecmp(name, "date", 4);
-	r->has_server |= nn == 6 && !strncasecmp(name, "server", 6);
-	head_add(name, (size_t)nn);
-	head_add(": ", 2);
-	head_add(value, (size_t)vn);
-	head_add("\r\n", 2);
 	return 0;
 }
 
 /* Validates and serializes the status line and the app's headers. */
-static int set_head(struct resp *r, PyObject *status, PyObject *headers)
+static int set_head(struct resp *x, PyObject *status, PyObject *headers)
 {
-	r->has_length = r->has_date = r->has_server = false;
-	if (set_status(r, status) < 0)
+	Py_ssize_t n;
+	const char *s = latin1(status, &n, "status");
+	if (!s)
 		return -1;
+	if (response_status(x->r, s, (size_t)n) != REFUSE_NONE) {
+		PyErr_Format(PyExc_ValueError, "invalid status %R: expected \"NNN Reason\"", status);
+		return -1;
+	}
 	if (!PyList_Check(headers)) {
 		PyErr_Format(PyExc_TypeError, "headers must be a list, not %R", headers);
 		return -1;
 	}
 	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++)
-		if (add_header(r, PyList_GET_ITEM(headers, i)) < 0)
+		if (add_header(x, PyList_GET_ITEM(headers, i)) < 0)
 			return -1;
-	r->head_only = r->req->method == HTTP_HEAD || r->code < 200 || r->code == 204 || r->code == 304;
-	r->app_head = head_len;
 	return 0;
 }
 
-static int send_iov(struct resp *r, struct iovec *iov, int n)
+/* Writes until the queue is empty, waiting for the client with the GIL
+ * released: the app slot waits, as it must past RESPONSE_BUFFER. */
+static int flush_direct(struct resp *x)
 {
-	int rc;
-	Py_BEGIN_ALLOW_THREADS
-	rc = conn_writev(r->c, iov, n);
-	Py_END_ALLOW_THREADS
-	if (rc < 0) {
-		r->failed = true;
-		r->keep = false;
-		log_msg(LOG_DEBUG, "client %s went away mid-response", r->c->remote);
-	}
-	return rc;
-}
-
-/* Ends the head with our headers and the framing: Content-Length when the
- * body length is known, else chunked on HTTP/1.1, else close-delimited. */
-static void finish_head(struct resp *r, bool known, uint64_t len)
-{
-	char line[64];
-	head_len = r->app_head;
-	if (!r->has_server)
-		head_adds("Server: wsginit\r\n");
-	if (!r->has_date) {
-		head_adds("Date: ");
-		head_add(http_date(), 29);
-		head_add("\r\n", 2);
-	}
-	bool bodiless = r->code < 200 || r->code == 204 || r->code == 304;
-	if (!bodiless && !r->has_length) {
-		if (known) {
-			head_add(line, (size_t)snprintf(line, sizeof line, "Content-Length: %llu\r\n",
-							(unsigned long long)len));
-			r->has_length = true;
-			r->length = len;
-		} else if (r->req->method == HTTP_HEAD) {
-			/* no framing: a HEAD response never has a body */
-		} else if (r->req->minor == 1) {
-			head_adds("Transfer-Encoding: chunked\r\n");
-			r->chunked = true;
-		} else {
-			r->keep = false;
+	for (;;) {
+		enum response_progress p = response_write(x->r, x->c->io.fd);
+		if (p == RESPONSE_DONE || p == RESPONSE_DRAINED)
+			return 0;
+		int rc = -1;
+		if (p == RESPONSE_BLOCKED) {
+			Py_BEGIN_ALLOW_THREADS
+			rc = conn_wait_writable(x->c->io.fd);
+			Py_END_ALLOW_THREADS
+		}
+		if (rc < 0) {
+			log_msg(LOG_DEBUG, "client %s went away mid-response", x->c->remote);
+			response_cut(x->r);
+			return -1;
 		}
 	}
-	if (!r->keep)
-		head_adds("Connection: close\r\n");
-	else if (r->req->minor == 0)
-		head_adds("Connection: keep-alive\r\n");
-	head_add("\r\n", 2);
-	r->sent = true;
 }
 
-/* Sends one piece of body (the head first if it is not out yet). */
-static int emit(struct resp *r, const char *p, size_t n)
+/* After body was queued: write what the socket takes now; the rest waits
+ * for the loop, unless this response streams or the worker holds too much. */
+static int push_out(struct resp *x)
 {
-	struct iovec iov[4];
-	char size[24];
-	int k = 0;
-	if (!r->sent) {
-		finish_head(r, false, 0);
-		iov[k++] = (struct iovec){head, head_len};
+	if (response_write(x->r, x->c->io.fd) == RESPONSE_FAILED) {
+		response_cut(x->r);
+		return -1;
 	}
-	if (r->has_length && n > r->length - r->bytes)
-		n = (size_t)(r->length - r->bytes); /* never more than announced */
-	if (!r->head_only && n) {
-		if (r->chunked)
-			iov[k++] = (struct iovec){size, (size_t)snprintf(size, sizeof size, "%zx\r\n", n)};
-		iov[k++] = (struct iovec){(void *)p, n};
-		if (r->chunked)
-			iov[k++] = (struct iovec){"\r\n", 2};
-		r->bytes += n;
-	}
-	return k ? send_iov(r, iov, k) : 0;
+	return x->r->stream || response_over_budget(x->r) ? flush_direct(x) : 0;
 }
 
-/* The head when nothing was sent yet, the last chunk, and whether the
- * connection stays usable. */
-static void finish_body(struct resp *r)
+/* Queues one bytes object, kept alive (not copied) until it is written. */
+static void add_bytes(struct resp *x, PyObject *b)
 {
-	if (r->failed)
-		return;
-	if (!r->sent) {
-		finish_head(r, true, 0);
-		struct iovec iov = {head, head_len};
-		send_iov(r, &iov, 1);
-	} else if (r->chunked && !r->head_only) {
-		struct iovec iov = {"0\r\n\r\n", 5};
-		send_iov(r, &iov, 1);
-	}
-	if (r->has_length && r->bytes < r->length && !r->head_only)
-		r->keep = false; /* short body: closing is how the client learns */
+	response_add_mem(x->r, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), release_bytes, Py_NewRef(b));
 }
 
 /* ---------- start_response and write ---------- */
 
 typedef struct {
 	PyObject_HEAD
-	struct resp *r; /* NULL once the request is over */
+	struct resp *x; /* NULL once the request is over */
 } Starter;
 
 static PyObject *write_body(Starter *self, PyObject *data)
 {
-	if (!self->r || !self->r->started) {
+	if (!self->x || !self->x->started) {
 		PyErr_SetString(PyExc_RuntimeError, "write() outside of its response");
 		return NULL;
 	}
@@ -428,9 +319,12 @@ static PyObject *write_body(Starter *self, PyObject *data)
 		PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
 		return NULL;
 	}
-	if (PyBytes_GET_SIZE(data) && emit(self->r, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data)) < 0) {
-		PyErr_SetString(PyExc_OSError, "client disconnected");
-		return NULL;
+	if (PyBytes_GET_SIZE(data)) {
+		add_bytes(self->x, data);
+		if (push_out(self->x) < 0) {
+			PyErr_SetString(PyExc_OSError, "client disconnected");
+			return NULL;
+		}
 	}
 	Py_RETURN_NONE;
 }
@@ -441,16 +335,16 @@ static PyObject *start_response(Starter *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = {"status", "headers", "exc_info", NULL};
 	PyObject *status, *headers, *exc_info = Py_None;
-	struct resp *r = self->r;
+	struct resp *x = self->x;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist, &status, &headers, &exc_info))
 		return NULL;
-	if (!r) {
+	if (!x) {
 		PyErr_SetString(PyExc_RuntimeError, "start_response() after the response ended");
 		return NULL;
 	}
 	if (exc_info != Py_None) {
 		PyObject *t, *v, *tb;
-		if (r->sent && PyArg_ParseTuple(exc_info, "OOO", &t, &v, &tb)) {
+		if (x->r->head_done && PyArg_ParseTuple(exc_info, "OOO", &t, &v, &tb)) {
 			Py_INCREF(t);
 			Py_INCREF(v);
 			Py_XINCREF(tb == Py_None ? NULL : tb);
@@ -459,13 +353,13 @@ static PyObject *start_response(Starter *self, PyObject *args, PyObject *kw)
 		}
 		if (PyErr_Occurred())
 			return NULL;
-	} else if (r->started) {
+	} else if (x->started) {
 		PyErr_SetString(PyExc_RuntimeError, "start_response() called twice without exc_info");
 		return NULL;
 	}
-	if (set_head(r, status, headers) < 0)
+	if (set_head(x, status, headers) < 0)
 		return NULL;
-	r->started = true;
+	x->started = true;
 	/* write() holds the Starter, never the other way: no cycle to leak. */
 	return PyCFunction_New(&write_def, (PyObject *)self);
 }
@@ -626,24 +520,13 @@ fail:
 
 /* ---------- running the app ---------- */
 
-static void app_error(struct resp *r, const char *what)
+static void app_error(struct resp *x, const char *what)
 {
 	char line[160];
 	snprintf(line, sizeof line, "Error handling request %s", what);
 	log_exception(LOG_ERROR, line);
-	r->keep = false;
-	if (r->sent) {
-		r->failed = true; /* cut: the client must not take a partial body for whole */
-		return;
-	}
-	char buf[512];
-	struct iovec iov = {buf, http_error_response(500, buf, sizeof buf)};
-	r->code = 500;
-	r->sent = true;
-	r->bytes = strlen(http_reason(500)) + 1; /* the body: the reason and a newline */
-	head_len = 0;
-	send_iov(r, &iov, 1);
-	r->failed = true; /* nothing more goes out */
+	if (!response_error(x->r, 500))
+		response_cut(x->r); /* bytes are out: the client must not take a partial body for whole */
 }
 
 static bool all_bytes(PyObject *seq, uint64_t *total)
@@ -658,76 +541,55 @@ static bool all_bytes(PyObject *seq, uint64_t *total)
 	return true;
 }
 
-/* A list or tuple of bytes: the length is known, so one writev with the head. */
-static bool send_sequence(struct resp *r, PyObject *seq)
+/* A list or tuple of bytes: the length is known, and every item is kept
+ * by reference until it is written. */
+static bool send_sequence(struct resp *x, PyObject *seq)
 {
 	uint64_t total;
-	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-	if (!r->started || n > 62 || !all_bytes(seq, &total) || (r->has_length && total != r->length))
+	if (!x->started || !all_bytes(seq, &total))
 		return false;
-	struct iovec iov[64];
-	PyObject *items[62]; /* held across the write: the GIL is released and a list can change */
-	int k = 0;
-	finish_head(r, true, total);
-	iov[k++] = (struct iovec){head, head_len};
-	for (Py_ssize_t i = 0; i < n && !r->head_only; i++) {
-		PyObject *item = items[k - 1] = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
-		iov[k++] = (struct iovec){PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item)};
-	}
-	if (!r->head_only)
-		r->bytes = total;
-	send_iov(r, iov, k);
-	while (--k > 0)
-		Py_DECREF(items[k - 1]);
+	response_head_end(x->r, true, total);
+	for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++)
+		add_bytes(x, PySequence_Fast_GET_ITEM(seq, i));
 	return true;
 }
 
-/* wsgi.file_wrapper over a regular file: sendfile from its current offset. */
-static bool send_file(struct resp *r, FileWrapper *fw)
+/* wsgi.file_wrapper over a regular file: its descriptor, duplicated, goes
+ * to the writer, which sends it from the current offset with sendfile. */
+static bool send_file(struct resp *x, FileWrapper *fw)
 {
-	int fd = r->started && fw->filelike ? PyObject_AsFileDescriptor(fw->filelike) : -1;
+	int fd = x->started && fw->filelike ? PyObject_AsFileDescriptor(fw->filelike) : -1;
 	struct stat st;
 	off_t off = fd >= 0 ? lseek(fd, 0, SEEK_CUR) : -1;
 	if (off < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || off > st.st_size) {
 		PyErr_Clear();
 		return false; /* not a plain file: iterate it instead */
 	}
+	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dup < 0)
+		return false;
 	uint64_t n = (uint64_t)(st.st_size - off);
-	if (r->has_length && r->length < n)
-		n = r->length;
-	finish_head(r, true, n);
-	struct iovec iov = {head, head_len};
-	if (send_iov(r, &iov, 1) < 0 || r->head_only)
-		return true;
-	int rc;
-	Py_BEGIN_ALLOW_THREADS
-	rc = conn_sendfile(r->c, fd, off, (size_t)n);
-	Py_END_ALLOW_THREADS
-	if (rc < 0) {
-		r->failed = true;
-		r->keep = false;
-	} else {
-		r->bytes = n;
-	}
+	response_head_end(x->r, true, n);
+	response_add_file(x->r, dup, off, n);
 	return true;
 }
 
-static void iterate(struct resp *r, PyObject *result)
+static void iterate(struct resp *x, PyObject *result)
 {
 	PyObject *it = PyObject_GetIter(result), *item;
 	if (!it)
-		return app_error(r, "(the app did not return an iterable)");
+		return app_error(x, "(the app did not return an iterable)");
 	while ((item = PyIter_Next(it))) {
 		int rc = 0;
 		if (!PyBytes_Check(item)) {
 			PyErr_Format(PyExc_TypeError, "the app yielded %.100s, not bytes", Py_TYPE(item)->tp_name);
 			rc = -1;
-		} else if (!r->started) {
+		} else if (!x->started) {
 			PyErr_SetString(PyExc_RuntimeError, "the app yielded a body before start_response()");
 			rc = -1;
 		} else if (PyBytes_GET_SIZE(item)) {
-			rc = emit(r, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
-			/* rc < 0: the client left; stop iterating, close() still runs */
+			add_bytes(x, item);
+			rc = push_out(x); /* < 0: the client left; stop iterating, close() still runs */
 		}
 		Py_DECREF(item);
 		if (rc < 0)
@@ -735,25 +597,25 @@ static void iterate(struct resp *r, PyObject *result)
 	}
 	Py_DECREF(it);
 	if (PyErr_Occurred())
-		return app_error(r, "(while iterating the response)");
-	if (!r->failed && !r->started) {
+		return app_error(x, "(while iterating the response)");
+	if (!x->r->cut && !x->started) {
 		PyErr_SetString(PyExc_RuntimeError, "the app returned without calling start_response()");
-		return app_error(r, "");
+		return app_error(x, "");
 	}
 }
 
-static void respond(struct resp *r, PyObject *result)
+static void respond(struct resp *x, PyObject *result)
 {
 	if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
-		if (send_sequence(r, result))
+		if (send_sequence(x, result))
 			return;
-	} else if (Py_IS_TYPE(result, &FileWrapperType) && send_file(r, (FileWrapper *)result)) {
+	} else if (Py_IS_TYPE(result, &FileWrapperType) && send_file(x, (FileWrapper *)result)) {
 		return;
 	}
-	iterate(r, result);
+	iterate(x, result);
 }
 
-static void close_result(struct resp *r, PyObject *result)
+static void close_result(PyObject *result)
 {
 	if (PyList_CheckExact(result) || PyTuple_CheckExact(result))
 		return; /* the common case has no close(): no AttributeError to make and drop */
@@ -770,60 +632,33 @@ static void close_result(struct resp *r, PyObject *result)
 	if (!rc)
 		log_exception(LOG_ERROR, "Error closing the response");
 	Py_XDECREF(rc);
-	(void)r;
 }
 
-static void log_access(struct conn *c, const char *remote, const struct resp *r,
-		       const struct timespec *start, struct wsgi_result *out)
+void wsgi_handle(struct conn *c)
 {
-	struct timespec end;
-	clock_gettime(CLOCK_REALTIME, &end);
-	*out = (struct wsgi_result){r->code, r->bytes,
-		(end.tv_sec - start->tv_sec) * 1000000LL + (end.tv_nsec - start->tv_nsec) / 1000};
-	if (!accesslog_enabled())
-		return;
-	struct access a = {
-		.remote = remote[0] ? remote : "-",
-		.buf = c->buf,
-		.req = &c->parser.req,
-		.status = r->code,
-		.bytes = r->bytes,
-		.start = *start,
-		.duration_us = out->duration_us,
-		.head = head,
-		.head_len = head_len,
-	};
-	accesslog_write(&a);
-}
-
-bool wsgi_handle(struct conn *c, bool closing, struct wsgi_result *out)
-{
-	struct timespec start;
-	clock_gettime(CLOCK_REALTIME, &start);
 	const struct http_request *req = &c->parser.req;
-	struct resp r = {.c = c, .req = req, .code = 500};
-	r.keep = req->keep_alive && cfg->keep_alive > 0 && !closing;
-	head_len = 0;
-	struct proxy_view pv;
-	proxy_apply(cfg, (const struct sockaddr *)&c->peer, c->remote, c->buf, req, &pv);
+	struct resp x = {.c = c, .r = &c->resp};
 	PyEval_RestoreThread(tstate);
+	release_pending();
 	PyObject *input = input_new(req->body.data, (Py_ssize_t)req->body.len);
-	PyObject *env = input ? build_environ(c, &pv, input) : NULL;
+	PyObject *env = input ? build_environ(c, &c->pv, input) : NULL;
 	Starter *sr = env ? PyObject_New(Starter, &StarterType) : NULL;
 	PyObject *result = NULL;
 	if (sr) {
-		sr->r = &r;
+		sr->x = &x;
 		result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)sr, NULL);
 	}
 	if (result) {
-		respond(&r, result);
-		close_result(&r, result);
+		respond(&x, result);
+		close_result(result);
 	} else {
-		app_error(&r, "(calling the app)");
+		app_error(&x, "(calling the app)");
 	}
-	finish_body(&r);
+	/* Produced: what the socket takes now goes, the loop writes the rest. */
+	response_end(x.r);
+	push_out(&x);
 	if (sr)
-		sr->r = NULL;
+		sr->x = NULL;
 	if (input)
 		input_detach(input);
 	Py_XDECREF(result);
@@ -831,8 +666,15 @@ bool wsgi_handle(struct conn *c, bool closing, struct wsgi_result *out)
 	Py_XDECREF(env);
 	Py_XDECREF(input);
 	tstate = PyEval_SaveThread();
-	log_access(c, pv.remote, &r, &start, out);
-	return r.keep;
+}
+
+void wsgi_collect(void)
+{
+	if (!atomic_load(&pending_count))
+		return;
+	PyEval_RestoreThread(tstate);
+	release_pending();
+	tstate = PyEval_SaveThread();
 }
 
 /* ---------- start-up ---------- */
@@ -1017,6 +859,7 @@ void wsgi_after_fork_child(void)
 void wsgi_exit(void)
 {
 	PyEval_RestoreThread(tstate);
+	release_pending();
 	if (Py_FinalizeEx() < 0)
 		log_msg(LOG_WARNING, "Python could not flush its buffers at exit");
 }

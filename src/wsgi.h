@@ -15,17 +15,15 @@ void wsgi_thread_begin(void);
 /* Undoes wsgi_thread_begin() for a thread that is about to end. */
 void wsgi_thread_end(void);
 
-/* What a request came to, for the metrics. */
-struct wsgi_result {
-	int status;
-	uint64_t bytes; /* body bytes sent */
-	int64_t duration_us;
-};
+/* Runs the app on c's complete request into c->resp (begun by the caller):
+ * the response is produced and ended; what the socket took at once is out,
+ * the rest is queued for the loop, or was written directly (streaming, or
+ * past RESPONSE_BUFFER). */
+void wsgi_handle(struct conn *c);
 
-/* Runs the app on c's complete request and writes the response. Returns
- * true when the connection may carry another request. closing: the worker
- * is stopping, so the response says Connection: close. */
-bool wsgi_handle(struct conn *c, bool closing, struct wsgi_result *out);
+/* From the loop: drops the Python objects whose bytes were written (takes
+ * the GIL only when there are some). */
+void wsgi_collect(void);
 
 /* Around fork(): Python's own fork hooks, when Python runs in this process
  * (the master with PRELOAD); no-ops otherwise. */

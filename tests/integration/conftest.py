@@ -124,3 +124,17 @@ def run_binary(env, args=(), timeout=30):
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHDIR": APPS}
     full.update(env)
     return subprocess.run([BINARY, *args], env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def rss_kib(pid):
+    """Resident memory of a process in KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def fd_count(pid):
+    """Open descriptors of a process."""
+    return len(os.listdir("/proc/%d/fd" % pid))

@@ -198,9 +198,10 @@ def scrape(s):
     return Metrics(r.body.decode("utf-8"))
 
 
-def requests_total(m):
+def requests_total(m, handler="app"):
+    """{(method, status class): count} of the responses one handler made."""
     return {(dict(lb)["method"], dict(lb)["status"]): v
-            for lb, v in m.series("wsginit_requests_total").items()}
+            for lb, v in m.series("wsginit_requests_total").items() if dict(lb)["handler"] == handler}
 
 
 # ================================================================ HEALTH_PATH
@@ -500,13 +501,17 @@ def test_metrics_exposition_and_request_counters(server):
         label = method if method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS") else "other"
         expected[(label, cls)] = expected.get((label, cls), 0) + 1
         sent_bytes += len(r.body)
-    # not app requests: health checks, a request the parser refuses, admin scrapes
+    # not app requests, counted under their own handler: health checks and a
+    # request the parser refuses; admin scrapes are not counted
     for _ in range(3):
-        assert health(s.port).status == 200
+        r = health(s.port)
+        assert r.status == 200
+        sent_bytes += len(r.body)
     out, _ = wire.raw_exchange(s.port, b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400"), out
+    sent_bytes += len(b"Bad Request\n")
     scrape(s)
-    n = len(plan)
+    n = len(plan) + 3 + 1
 
     def settled():
         m = scrape(s)
@@ -520,6 +525,10 @@ def test_metrics_exposition_and_request_counters(server):
     delta = {k: b1.get(k, 0) - b0.get(k, 0) for k in set(b0) | set(b1)}
     delta = {k: v for k, v in delta.items() if v}
     assert delta == expected, "requests_total deltas %r, expected %r" % (delta, expected)
+    for handler, want in (("health", {("GET", "2xx"): 3}), ("refused", {("other", "4xx"): 1})):
+        got = requests_total(after, handler)
+        got = {k: v - requests_total(before, handler).get(k, 0) for k, v in got.items()}
+        assert got == want, (handler, after.text)
     # the histogram: n more observations, one of them (0.3 s sleep) above 0.25 s
     h0, h1 = before.buckets("wsginit_request_duration_seconds"), after.buckets("wsginit_request_duration_seconds")
     assert h1["+Inf"] - h0["+Inf"] == n

@@ -948,39 +948,4 @@ TEST(date_format)
 	CHECK(t >= now - 2 && t <= now);
 }
 
-TEST(error_response_format)
-{
-	char buf[512];
-	size_t n = http_error_response(431, buf, sizeof buf);
-	CHECK_EQ_INT(n, strlen(buf));
-	char want[512];
-	snprintf(want, sizeof want,
-		 "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: wsginit\r\nDate: %s\r\n"
-		 "Connection: close\r\nContent-Type: text/plain\r\nContent-Length: 32\r\n\r\n"
-		 "Request Header Fields Too Large\n",
-		 http_date());
-	CHECK_EQ_STR(buf, want);
-	/* the declared length is the body's */
-	n = http_error_response(400, buf, sizeof buf);
-	const char *body = strstr(buf, "\r\n\r\n");
-	CHECK(body != NULL);
-	CHECK(strstr(buf, "Content-Length: 12\r\n") != NULL);
-	CHECK_EQ_INT(n - (size_t)(body + 4 - buf), 12);
-	CHECK_EQ_STR(body + 4, "Bad Request\n");
-	CHECK(!strncmp(buf, "HTTP/1.1 400 Bad Request\r\n", 26));
-	n = http_error_response(599, buf, sizeof buf);
-	CHECK(!strncmp(buf, "HTTP/1.1 599 Unknown\r\n", 22));
-	CHECK(strstr(buf, "Content-Length: 8\r\n\r\nUnknown\n") != NULL);
-}
-
-TEST(error_response_truncates_safely)
-{
-	char buf[20];
-	memset(buf, 'x', sizeof buf);
-	size_t n = http_error_response(400, buf, sizeof buf);
-	CHECK_EQ_INT(n, sizeof buf - 1);
-	CHECK_EQ_INT(buf[sizeof buf - 1], 0);
-	CHECK(!strncmp(buf, "HTTP/1.1 400 Bad Re", n));
-}
-
 UNIT_MAIN()
