@@ -93,8 +93,16 @@ build/fuzz_http: tests/fuzz/fuzz_http.c src/http.c src/body.c src/http.h src/bod
 	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_http.c src/http.c src/body.c $(LLSRC)
 build/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/cpus.c src/config.h | build/obj
 	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_config.c src/config.c src/cpus.c
-fuzz: test-deps build/fuzz_http build/fuzz_config
-	@for f in http config; do mkdir -p build/corpus/$$f; \
+# The response writer's framing, and STATIC_MAP's path checks (no path it
+# accepts may leave the mapped directory).
+RESPSRC   := src/response.c src/http.c src/body.c
+build/fuzz_response: tests/fuzz/fuzz_response.c $(RESPSRC) src/response.h src/http.h | build/obj
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_response.c $(RESPSRC) $(LLSRC)
+build/fuzz_static: tests/fuzz/fuzz_static.c src/static.c src/log.c $(RESPSRC) $(wildcard src/*.h) | build/obj
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_static.c src/static.c src/log.c $(RESPSRC) $(LLSRC)
+FUZZERS   := http config response static
+fuzz: test-deps $(FUZZERS:%=build/fuzz_%)
+	@for f in $(FUZZERS); do mkdir -p build/corpus/$$f; \
 	  build/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
 	    build/corpus/$$f tests/fuzz/corpus/$$f 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY)|ERROR' ; \
 	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; done
@@ -114,10 +122,10 @@ test-deps:
 
 # The image's root filesystem: the binary, the libraries ldd names for it and
 # for the stdlib's extension modules, Debian's Python 3.11 stdlib, tzdata, CA
-# certificates, and the skeleton in rootfs/. No shell, no package manager.
+# certificates, /etc/mime.types and the skeleton in rootfs/. No shell, no package manager.
 .PHONY: image-rootfs test-image
 ROOTFS     := build/rootfs
-IMAGE_DEPS := libpython3.11-stdlib tzdata ca-certificates
+IMAGE_DEPS := libpython3.11-stdlib tzdata ca-certificates media-types
 # Left out: what a server never imports (tests, venv, docs, curses, readline,
 # NIS, dbm, audio). idlelib, tkinter, lib2to3, ensurepip are other packages.
 PY_SKIP    := /(test|venv|pydoc_data|distutils|curses)(/|$$)|/turtle\.py$$|/sitecustomize\.py$$|/lib-dynload/(_test|_ctypes_test|_xxtestfuzz|xxlimited|_curses|readline|nis|ossaudiodev|_dbm)
@@ -140,6 +148,8 @@ image-rootfs: deps build
 	@# Debian's own CA list (not this host's local additions); OpenSSL's default file points to it.
 	cat $$(dpkg -L ca-certificates | grep '^/usr/share/ca-certificates/.*\.crt$$') > $(ROOTFS)/etc/ssl/certs/ca-certificates.crt
 	ln -s /etc/ssl/certs/ca-certificates.crt $(ROOTFS)/usr/lib/ssl/cert.pem
+	@# STATIC_MAP's Content-Types.
+	install -m 644 /etc/mime.types $(ROOTFS)/etc/mime.types
 	du -sh $(ROOTFS)
 
 # The image built and run by a private Docker engine (minutes; not in `make test`).

@@ -1,6 +1,6 @@
 /* Request parsing: llhttp callbacks fill struct http_request with slices of
  * the read buffer; what llhttp 8.1 accepts but a server must refuse is
- * refused here (see shared/notes/llhttp-8.1.md). */
+ * refused here (docs/llhttp-8.1.md: what llhttp does and what it leaves to us). */
 #include "http.h"
 
 #include <stdio.h>

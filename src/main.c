@@ -9,6 +9,7 @@
 #include "probe.h"
 #include "proctitle.h"
 #include "seccomp.h"
+#include "static.h"
 #include "wsgi.h"
 
 #include <errno.h>
@@ -64,8 +65,14 @@ int main(int argc, char **argv)
 	struct admin *admin = NULL;
 	if (nls < 0 || (cfg.admin_set && !(admin = admin_open(&cfg.admin_bind))) || privs_drop(&cfg) < 0)
 		return EXIT_ERROR;
+	/* Opened as the user the workers run as: what it cannot read is a bad STATIC_MAP. */
+	struct static_files *statics = NULL;
+	if (cfg.nstatic && !(statics = static_open(&cfg, err, sizeof err))) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		return EXIT_CONFIG;
+	}
 	log_msg(LOG_INFO, "Workers' seccomp profile: %s", seccomp_describe(cfg.seccomp));
 	if (cfg.preload && wsgi_init(&cfg) < 0) /* workers fork from it: shared pages */
 		return EXIT_APP_LOAD;
-	return master_run(&cfg, ls, nls, admin);
+	return master_run(&cfg, ls, nls, admin, statics);
 }

@@ -48,6 +48,7 @@ struct master {
 	struct slot_shared retired; /* counters of the workers gone */
 	unsigned long restarts[RESTART_REASONS];
 	struct admin *admin;
+	const struct static_files *statics;
 	double start_time;
 	int sigfd, notes[2];
 	int state, exit_code, target, generation, numbers;
@@ -68,7 +69,7 @@ static void spawn(struct master *m)
 		return;
 	memset(&m->board->slot[i], 0, sizeof m->board->slot[i]);
 	struct worker_args a = {m->cfg, m->ls, m->nls, i, ++m->numbers, m->board, m->notes[1],
-				m->cfg->preload};
+				m->cfg->preload, m->statics};
 	wsgi_before_fork();
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -378,12 +379,14 @@ static int wait_ms(const struct master *m)
 	return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
 }
 
-int master_run(const struct config *cfg, const struct listener *ls, int nls, struct admin *admin)
+int master_run(const struct config *cfg, const struct listener *ls, int nls, struct admin *admin,
+	       const struct static_files *statics)
 {
 	static struct master m; /* one per process, and too big for the stack */
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
-	m = (struct master){.cfg = cfg, .ls = ls, .nls = nls, .admin = admin, .target = cfg->workers,
+	m = (struct master){.cfg = cfg, .ls = ls, .nls = nls, .admin = admin, .statics = statics,
+			    .target = cfg->workers,
 			    .now = now_s(), .start_time = wall.tv_sec + wall.tv_nsec / 1e9};
 	if (setup(&m) < 0)
 		return EXIT_ERROR;

@@ -14,6 +14,9 @@ enum {
 	EXIT_APP_LOAD = 3, /* the app cannot be imported: fatal, never respawned */
 };
 
+struct static_files;
+
 /* Runs until the workers are stopped; returns the exit status. admin is
- * the ADMIN_BIND listener or NULL. */
-int master_run(const struct config *cfg, const struct listener *ls, int nls, struct admin *admin);
+ * the ADMIN_BIND listener or NULL; statics, STATIC_MAP's directories or NULL. */
+int master_run(const struct config *cfg, const struct listener *ls, int nls, struct admin *admin,
+	       const struct static_files *statics);

@@ -16,6 +16,7 @@
 
 #define IOV_BATCH 64
 #define SENDFILE_MAX (1 << 30)
+#define SMALL_FILE (64 << 10)
 
 /* A header name with its length. */
 #define NAME(s) s, sizeof s - 1
@@ -202,7 +203,7 @@ enum response_refusal response_status(struct response *r, const char *s, size_t 
 	r->status = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
 	head_adds(r, "HTTP/1.1 ");
 	head_add(r, s, n);
-	head_add(r, "\r\n", 2);
+	head_add(r, n == 3 ? " \r\n" : "\r\n", n == 3 ? 3 : 2); /* the space is not optional */
 	return REFUSE_NONE;
 }
 
@@ -239,8 +240,12 @@ enum response_refusal response_header(struct response *r, const char *name, size
 		return REFUSE_NONE;
 	}
 	if (named(name, nn, NAME("content-length"))) {
-		if (!parse_length(value, vn, &r->length))
+		uint64_t length;
+		if (!parse_length(value, vn, &length) || (r->has_length && length != r->length))
 			return REFUSE_LENGTH;
+		if (r->has_length || r->status < 200 || r->status == 204)
+			return REFUSE_NONE; /* a repeat, or a status that must not carry one (RFC 9110 §8.6) */
+		r->length = length;
 		r->has_length = true;
 	}
 	r->has_date |= named(name, nn, NAME("date"));
@@ -270,6 +275,9 @@ void response_head_end(struct response *r, bool known, uint64_t length)
 		head_add(r, "\r\n", 2);
 	}
 	bool no_body = r->status < 200 || r->status == 204 || r->status == 304;
+	/* An empty body on HEAD says nothing of GET's (Werkzeug sends none): no
+	 * Content-Length is better than a wrong one (RFC 9110 §8.6). */
+	known &= !(r->head_req && !length);
 	if (no_body) {
 		r->framing = FRAME_NONE;
 	} else if (r->has_length) {
@@ -427,9 +435,12 @@ static enum response_progress write_mem(struct response *r, int fd)
 		iov[k++] = (struct iovec){(void *)src_data(&r->q[i]), (size_t)r->q[i].left};
 	for (size_t j = 0; j < k; j++)
 		total += iov[j].iov_len;
+	/* A small file follows at once: the head waits to share its packet
+	 * (measured: one transmission instead of two per small static file). */
+	int more = i < r->qlen && r->q[i].kind == SRC_FILE && r->q[i].left <= SMALL_FILE ? MSG_MORE : 0;
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = k};
 	ssize_t n;
-	while ((n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+	while ((n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | more)) < 0 && errno == EINTR)
 		;
 	if (n < 0)
 		return errno == EAGAIN ? RESPONSE_BLOCKED : RESPONSE_FAILED;

@@ -80,7 +80,7 @@ void response_free(struct response *r);
 
 /* Starts the response to a request (method: llhttp's; minor: HTTP/1.minor).
  * keep: the request allows another after it. What the last one left queued
- * is dropped. */
+ * is dropped. A status comes next, then headers. */
 void response_begin(struct response *r, int method, int minor, bool keep);
 
 /* The status line from "NNN Reason" (the app's text), or from a code. */
@@ -117,7 +117,8 @@ bool response_error(struct response *r, int status);
  * for whole): drops the queue; the connection closes. */
 void response_cut(struct response *r);
 
-/* Writes what it can without blocking. */
+/* Writes what it can without blocking. sendfile has no MSG_NOSIGNAL: the
+ * caller ignores SIGPIPE. */
 enum response_progress response_write(struct response *r, int fd);
 
 /* True once some byte of this response has been written. */

@@ -248,7 +248,7 @@ static bool send_response(struct worker *w, struct conn *c)
 		loop_timer_arm(&w->loop, &c->timer, &w->lists[WRITING]); /* progress renews the clock */
 		return false;
 	case RESPONSE_FAILED:
-		log_msg(LOG_DEBUG, "client %s went away mid-response", c->remote);
+		log_msg(LOG_DEBUG, "response to %s cut short", c->remote[0] ? c->remote : "unix");
 		account(w, c, false);
 		conn_close(w, c);
 		return false;
@@ -340,6 +340,9 @@ static bool dispatch(struct worker *w, struct conn *c)
 	if (is_health(w, c)) {
 		c->handler = HANDLER_HEALTH;
 		answer_health(w, c);
+	} else if (w->args->statics && static_match(w->args->statics, c->buf + req->path.off, req->path.len)) {
+		c->handler = HANDLER_STATIC;
+		static_serve(w->args->statics, c->buf, req, &c->resp);
 	} else if (w->cfg->threads > 1) {
 		c->handler = HANDLER_APP;
 		hand_off(w, c);
@@ -715,7 +718,8 @@ static void lists_init(struct worker *w)
 	}
 	w->lists[IDLE].timeout = w->cfg->keep_alive;
 	w->lists[PAUSE].expire = on_pause_end;
-	w->lists[STOPPING] = (struct loop_list){.timeout = w->cfg->graceful_timeout, .expire = on_stop_deadline};
+	/* Ahead of the master's SIGKILL at GRACEFUL_TIMEOUT, so the cut is ours and clean. */
+	w->lists[STOPPING] = (struct loop_list){.timeout = w->cfg->graceful_timeout * 0.9, .expire = on_stop_deadline};
 }
 
 static int setup(struct worker *w)

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "listen.h"
 #include "slots.h"
+#include "static.h"
 
 #include <stdbool.h>
 
@@ -16,6 +17,7 @@ struct worker_args {
 	struct slots *slots;        /* the table, shared with the master */
 	int notes;                  /* write end of the master's notes pipe */
 	bool preloaded;             /* the master imported the app already */
+	const struct static_files *statics; /* STATIC_MAP, or NULL */
 };
 
 /* Serves until TERM (graceful: in-flight requests finish) or INT/QUIT (at
