@@ -20,7 +20,7 @@ LDLIBS   = $(PYLIB) $(LIBDIR)/libcap.a $(LIBDIR)/libseccomp.a \
 BUILD_DEPS := gcc make libc6-dev python3-dev libpython3.11-dev libexpat1-dev zlib1g-dev \
               node-llhttp libcap-dev libseccomp-dev
 TEST_DEPS  := python3-pytest python3-flask python3-django python3-yaml curl clang \
-              libclang-rt-14-dev slowhttptest wrk
+              libclang-rt-14-dev slowhttptest wrk libjs-jquery
 
 SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
@@ -47,10 +47,14 @@ build/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/unit.h
 build/obj:
 	mkdir -p $@
 
-run: deps build
+# The packages go in first, then a new make builds: one started before them
+# has already looked for /usr/share/llhttp/*.c and found nothing.
+run: deps
+	$(MAKE) build
 	cd examples && APP=hello:app ../build/wsginit
 
-test: deps test-deps build $(UNIT) image-rootfs
+test: deps test-deps
+	$(MAKE) build $(UNIT) image-rootfs
 	@for t in $(UNIT); do echo "== $$t"; $$t || exit 1; done
 	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(PYTHON) -m pytest -q tests/integration
@@ -68,7 +72,8 @@ build/asan/wsginit: $(ASAN_OBJ)
 	$(CC) -fsanitize=address,undefined $(LDFLAGS) -o $@ $^ $(LDLIBS)
 build/asan:
 	mkdir -p $@
-test-asan: deps test-deps build/asan/wsginit image-rootfs
+test-asan: deps test-deps
+	$(MAKE) build/asan/wsginit image-rootfs
 	rm -f build/asan/report.*
 	WSGINIT=$(CURDIR)/build/asan/wsginit WSGINIT_SANITIZED=1 $(PYTHON) -m pytest -q tests/integration
 	@if ls build/asan/report.* >/dev/null 2>&1; then cat build/asan/report.*; exit 1; fi

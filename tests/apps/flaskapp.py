@@ -1,12 +1,45 @@
-"""A small Flask (Debian python3-flask 2.2) app served end to end by test_frameworks.py."""
-from flask import Flask, Response, abort, jsonify, request, stream_with_context
+"""A small Flask (Debian python3-flask 2.2) app served end to end by test_frameworks.py.
 
-app = Flask(__name__)
+Its static folder is flaskapp_static/ beside this file, at Flask's usual /static URL:
+with STATIC_MAP=/static=<that folder> wsginit serves it and Flask never sees it.
+"""
+import threading
+
+from flask import Flask, Response, abort, jsonify, render_template_string, request, stream_with_context
+
+app = Flask(__name__, static_folder="flaskapp_static", static_url_path="/static")
+
+SEEN = [0]  # requests that reached the app in this worker
+SEEN_LOCK = threading.Lock()
+
+
+def count_requests(wsgi_app):
+    def counted(environ, start_response):
+        with SEEN_LOCK:
+            SEEN[0] += 1
+        return wsgi_app(environ, start_response)
+    return counted
+
+
+app.wsgi_app = count_requests(app.wsgi_app)
 
 
 @app.route("/")
 def index():
     return "flask index"
+
+
+@app.route("/count")
+def count():
+    """Requests the app has seen in this worker, this one included (wire.count reads it)."""
+    return str(SEEN[0])
+
+
+@app.route("/page")
+def page():
+    return render_template_string(
+        '<!doctype html><link rel="stylesheet" href="{{ url_for("static", filename="css/site.css") }}">'
+        '<img src="{{ url_for("static", filename="img/dot.svg") }}">')
 
 
 @app.route("/api/items/<int:item_id>")

@@ -25,7 +25,7 @@ import pytest
 
 import conftest
 import wire
-from conftest import children, fd_count, rss_kib
+from conftest import children, fd_count, figures_on_release_build_only, rss_kib
 from test_master import wait_children
 from wire import Conn, build, get
 
@@ -33,11 +33,6 @@ sys.path.insert(0, conftest.APPS)
 import misbehave  # noqa: E402  (its list of endpoints)
 
 SOAK = os.environ.get("SOAK") == "1"
-# make test-asan: an ASan build keeps freed memory in quarantine and boots workers
-# several times slower, so RSS growth and restart timing mean nothing there; `make test`
-# measures them on the release build.
-figures_on_release_build_only = pytest.mark.skipif(
-    os.environ.get("WSGINIT_SANITIZED") == "1", reason="measured on the release build by make test")
 FAULTS = {"APP": "faults:application", "ACCESS_LOG": "0"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 RST = struct.pack("ii", 1, 0)   # SO_LINGER on, 0 s: close() sends a RST

@@ -1,5 +1,8 @@
 """Real frameworks served end to end through wsginit: Flask (python3-flask 2.2) and a
-Django 3.2 project (python3-django) with a sqlite database, CSRF and the admin."""
+Django 3.2 project (python3-django) with a sqlite database, CSRF and the admin; their
+static files (Flask's static folder, Django's collectstatic output) from STATIC_MAP,
+as the README's recipes set it up."""
+import gzip
 import http.client
 import http.cookies
 import json
@@ -14,7 +17,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import APPS, ROOT
+import wire
+from conftest import APPS, ROOT, readable_dir
 
 PYTHON = "/usr/bin/python3"
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -227,9 +231,42 @@ def test_flask_exception_is_500_and_worker_keeps_serving(flask_server):
     assert "RuntimeError: flask boom" in err
 
 
+@pytest.mark.parametrize("root_path", ["", "/prefix"])
+def test_flask_static_folder_from_static_map(serve, root_path):
+    """Flask's static folder mapped at its URL: url_for('static', ...) links are
+    answered by the worker (Flask's own static route never runs). Under ROOT_PATH
+    the links carry the prefix, and so must the mapping."""
+    folder = os.path.join(APPS, "flaskapp_static")
+    env = {"ROOT_PATH": root_path} if root_path else {}
+    s = serve(APP="flaskapp:app", STATIC_MAP="%s/static=%s" % (root_path, folder), **env)
+    before = wire.count(s.port)
+    resp, body = request(s.port, "GET", root_path + "/page")
+    assert resp.status == 200
+    links = re.findall(r'(?:href|src)="([^"]+)"', body.decode())
+    assert links == [root_path + "/static/css/site.css", root_path + "/static/img/dot.svg"]
+    for url, ctype in zip(links, ["text/css; charset=utf-8", "image/svg+xml"]):
+        resp, data = request(s.port, "GET", url)
+        assert resp.status == 200, url
+        with open(os.path.join(folder, url.split("/static/", 1)[1]), "rb") as f:
+            assert data == f.read()
+        assert resp.getheader("Content-Type") == ctype
+        assert resp.getheader("Cache-Control") == "public, max-age=3600"  # Flask's would be no-cache
+    assert wire.count(s.port) == before + 2, "Flask saw a static request"
+
+
 # ---------------------------------------------------------------- Django
 
 ADMIN_USER, ADMIN_PASSWORD = "admin", "s3cret-pass-w0rd"
+MANAGE = os.path.join(APPS, "djangoproject", "manage.py")
+MANIFEST_STORAGE = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def manage(*args, **env):
+    """Runs tests/apps/djangoproject/manage.py with env (DJANGO_DB_PATH at least)."""
+    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+    r = subprocess.run([PYTHON, MANAGE, *args], env=full, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, "manage.py %s failed:\n%s%s" % (args[0], r.stdout, r.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -242,21 +279,51 @@ def django_db():
     d = tempfile.mkdtemp(prefix="wsginit-django-")
     os.chmod(d, 0o777)
     db = os.path.join(d, "db.sqlite3")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DJANGO_DB_PATH": db,
-           "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD}
-    manage = os.path.join(APPS, "djangoproject", "manage.py")
-    for args in (["migrate", "--noinput", "-v", "0"],
-                 ["createsuperuser", "--noinput", "--username", ADMIN_USER, "--email", "admin@example.com"]):
-        r = subprocess.run([PYTHON, manage, *args], env=env, capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, "manage.py %s failed:\n%s%s" % (args[0], r.stdout, r.stderr)
+    manage("migrate", "--noinput", "-v", "0", DJANGO_DB_PATH=db)
+    manage("createsuperuser", "--noinput", "--username", ADMIN_USER, "--email", "admin@example.com",
+           DJANGO_DB_PATH=db, DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD)
     os.chmod(db, 0o666)
     yield db
     shutil.rmtree(d, ignore_errors=True)
 
 
+# The README's Django recipe: gzip siblings for STATIC_MAP to choose from.
+PRECOMPRESS = r"find . -type f \( -name '*.css' -o -name '*.js' -o -name '*.svg' \) -exec gzip -9 -k {} +"
+
+
+def collect_static(db, compress=False, **env):
+    """`manage.py collectstatic` into a new STATIC_ROOT under /tmp, made readable by
+    RUN_AS (tmp_path's parents are 0700); returns the env that serves it, STATIC_MAP included."""
+    root = readable_dir("wsginit-django-static-")
+    env = dict(env, DJANGO_DB_PATH=db, DJANGO_STATIC_ROOT=root)
+    manage("collectstatic", "--noinput", "-v", "0", **env)
+    if compress:
+        subprocess.run(PRECOMPRESS, shell=True, cwd=root, check=True, timeout=120)
+    for d, _, files in os.walk(root):
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+    return dict(env, STATIC_MAP="/static=" + root)
+
+
+@pytest.fixture(scope="module")
+def django_static(django_db):
+    env = collect_static(django_db)
+    yield env
+    shutil.rmtree(env["DJANGO_STATIC_ROOT"], ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def django_manifest_static(django_db):
+    """Hashed names (ManifestStaticFilesStorage) and gzip siblings, as in production."""
+    env = collect_static(django_db, compress=True, DJANGO_STATICFILES_STORAGE=MANIFEST_STORAGE)
+    yield env
+    shutil.rmtree(env["DJANGO_STATIC_ROOT"], ignore_errors=True)
+
+
 @pytest.fixture
-def django_server(serve, django_db):
-    return serve(APP="djangoproject.wsgi:application", DJANGO_DB_PATH=django_db)
+def django_server(serve, django_static):
+    return serve(APP="djangoproject.wsgi:application", **django_static)
 
 
 def test_django_view(django_server):
@@ -344,6 +411,95 @@ def test_django_admin_login_page(django_server):
     cookie, token, html = get_form(django_server.port, "/admin/login/?next=/admin/")
     assert 'id="login-form"' in html
     assert 'name="username"' in html and 'name="password"' in html
+
+
+def stylesheets(html):
+    return re.findall(r'<link rel="stylesheet" type="text/css" href="([^"]+)"', html)
+
+
+def scripts(html):
+    return re.findall(r'<script src="([^"]+)"', html)
+
+
+def css_references(css):
+    """What a stylesheet loads: @import url(...) and url(...) values."""
+    return [u.strip("'\"") for u in re.findall(r"url\(([^)]+)\)", css) if not u.startswith("data:")]
+
+
+def static_file(env, url):
+    with open(os.path.join(env["DJANGO_STATIC_ROOT"], url[len("/static/"):]), "rb") as f:
+        return f.read()
+
+
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".svg": "image/svg+xml", ".woff": "font/woff"}
+
+
+def test_django_admin_login_page_css_comes_from_static_map(django_server, django_static):
+    """The admin login page as a browser loads it: the page from Django; its
+    stylesheets, what they load (fonts, icons) and its script from STATIC_MAP."""
+    port = django_server.port
+    before = wire.count(port)
+    resp, body = request(port, "GET", "/admin/login/")
+    assert resp.status == 200
+    html = body.decode()
+    links = stylesheets(html)
+    assert {"/static/admin/css/base.css", "/static/admin/css/login.css"} <= set(links), links
+    todo, fetched = links + scripts(html), set()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT)
+    try:
+        while todo:
+            url = todo.pop()
+            if url in fetched:
+                continue
+            fetched.add(url)
+            resp, data = request(port, "GET", url, conn=conn)
+            assert resp.status == 200, url
+            assert data == static_file(django_static, url), url
+            assert resp.getheader("Content-Type") == STATIC_TYPES[os.path.splitext(url)[1]], url
+            assert resp.getheader("Cache-Control") == "public, max-age=3600", url
+            assert resp.getheader("ETag") and resp.getheader("Last-Modified"), url
+            if url.endswith(".css"):
+                todo += [urllib.parse.urljoin(url, u) for u in css_references(data.decode())]
+    finally:
+        conn.close()
+    assert {"/static/admin/css/fonts.css", "/static/admin/js/nav_sidebar.js"} <= fetched  # @import, <script>
+    assert any(u.endswith(".woff") for u in fetched) and any(u.endswith(".svg") for u in fetched), fetched
+    assert wire.count(port) == before + 2, "Django saw a static request"
+
+
+def test_django_manifest_storage_names_are_immutable(serve, django_manifest_static):
+    """ManifestStaticFilesStorage's hashed names (base.1f418065fc2c.css) get a year and
+    `immutable`; the gzip siblings the recipe makes are sent to clients that take gzip."""
+    s = serve(APP="djangoproject.wsgi:application", **django_manifest_static)
+    resp, body = request(s.port, "GET", "/admin/login/")
+    assert resp.status == 200
+    links = stylesheets(body.decode())
+    hashed = r"/static/admin/css/%s\.[0-9a-f]{12}\.css"
+    assert any(re.fullmatch(hashed % "base", u) for u in links), links
+    assert any(re.fullmatch(hashed % "login", u) for u in links), links
+    before = wire.count(s.port)
+    for url in links:
+        css = static_file(django_manifest_static, url)
+        resp, data = request(s.port, "GET", url)
+        assert (resp.status, data) == (200, css), url
+        assert resp.getheader("Content-Type") == "text/css; charset=utf-8"
+        assert resp.getheader("Cache-Control") == IMMUTABLE, url
+        assert resp.getheader("Content-Encoding") is None
+        resp, data = request(s.port, "GET", url, headers={"Accept-Encoding": "gzip, deflate"})
+        assert resp.status == 200 and resp.getheader("Content-Encoding") == "gzip", url
+        assert resp.getheader("Vary") == "Accept-Encoding"
+        assert resp.getheader("Cache-Control") == IMMUTABLE, url
+        assert gzip.decompress(data) == css, url
+    # base.css's @import was rewritten to the hashed fonts.css, also immutable.
+    base = static_file(django_manifest_static, next(u for u in links if "/base." in u)).decode()
+    (fonts,) = [u for u in css_references(base) if u.startswith("fonts.")]
+    resp, _ = request(s.port, "GET", "/static/admin/css/" + fonts)
+    assert resp.status == 200 and resp.getheader("Cache-Control") == IMMUTABLE
+    # The unhashed names are still there (collectstatic keeps both), with the usual max-age.
+    resp, _ = request(s.port, "GET", "/static/admin/css/base.css")
+    assert resp.status == 200 and resp.getheader("Cache-Control") == "public, max-age=3600"
+    assert wire.count(s.port) == before + 1
 
 
 def test_django_admin_login_post(django_server):

@@ -17,6 +17,7 @@ import time
 import pytest
 
 import wire
+from conftest import children, readable_dir
 from wire import Conn, get
 
 MTIME = 1700000000
@@ -70,16 +71,9 @@ def write_tree(root, files):
         os.utime(path, (MTIME, MTIME))
 
 
-def make_dir(prefix):
-    """A 0755 directory under /tmp (tmp_path's parents are 0700: 65532 could not enter)."""
-    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-    os.chmod(d, 0o755)
-    return d
-
-
 @pytest.fixture(scope="module")
 def trees():
-    root, deep, media, outside = (make_dir("wsginit-static-%s-" % n) for n in ("root", "deep", "media", "outside"))
+    root, deep, media, outside = (readable_dir("wsginit-static-%s-" % n) for n in ("root", "deep", "media", "outside"))
     write_tree(root, FILES)
     write_tree(deep, {"x.txt": b"from deep\n"})
     write_tree(media, {"upload.txt": b"media file\n"})
@@ -513,7 +507,6 @@ def answer_all(c):
 
 
 def test_no_descriptor_is_left_open(srv):
-    from conftest import children
     (worker,) = children(srv.proc.pid)
     with Conn(srv.port) as c:
         c.request("GET", "/static/hello.txt")

@@ -1,4 +1,10 @@
-"""Settings for the test project: sqlite at $DJANGO_DB_PATH, CSRF and admin enabled."""
+"""Settings for the test project: sqlite at $DJANGO_DB_PATH, CSRF and admin enabled.
+
+Static files are collected (`manage.py collectstatic`) into $DJANGO_STATIC_ROOT and
+served by wsginit itself: STATIC_MAP=/static=$DJANGO_STATIC_ROOT, as the README's
+Django recipe does. $DJANGO_STATICFILES_STORAGE picks the storage class, e.g.
+django.contrib.staticfiles.storage.ManifestStaticFilesStorage for hashed names.
+"""
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +29,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "djangoproject.views.count_requests",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -53,7 +60,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# What STATIC_MAP serves: STATIC_URL is its prefix, STATIC_ROOT its directory.
 STATIC_URL = "/static/"
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT")  # unset: collectstatic refuses to run
+STATICFILES_STORAGE = os.environ.get("DJANGO_STATICFILES_STORAGE",
+                                     "django.contrib.staticfiles.storage.StaticFilesStorage")
 
 # Errors go to the server's error log (stderr) through Django's default logging.
 LOGGING = {

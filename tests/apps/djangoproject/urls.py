@@ -9,5 +9,6 @@ urlpatterns = [
     path("users/", views.users),
     path("contact/", views.contact),
     path("stream/", views.stream),
+    path("count", views.count),
     path("admin/", admin.site.urls),
 ]

@@ -1,7 +1,27 @@
+import threading
+
 from django import forms
 from django.contrib.auth.models import User
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+
+SEEN = [0]  # requests that reached Django in this worker
+SEEN_LOCK = threading.Lock()
+
+
+def count_requests(get_response):
+    """Middleware: counts every request Django sees, so a test can tell that
+    STATIC_MAP answered one without Django."""
+    def middleware(request):
+        with SEEN_LOCK:
+            SEEN[0] += 1
+        return get_response(request)
+    return middleware
+
+
+def count(request):
+    """Requests Django has seen in this worker, this one included (wire.count reads it)."""
+    return HttpResponse(str(SEEN[0]), content_type="text/plain")
 
 
 def index(request):
