@@ -61,10 +61,8 @@ static struct response_src *push(struct response *r)
 	return s;
 }
 
-static void release(struct response *r, struct response_src *s)
+static void release(struct response_src *s)
 {
-	if (s->held)
-		atomic_fetch_sub(&r->budget->held, s->held);
 	if (s->release)
 		s->release(s->ctx);
 	if (s->fd >= 0)
@@ -73,7 +71,7 @@ static void release(struct response *r, struct response_src *s)
 
 static void pop(struct response *r)
 {
-	release(r, &r->q[r->qhead++]);
+	release(&r->q[r->qhead++]);
 	if (r->qhead == r->qlen)
 		r->qhead = r->qlen = 0;
 }
@@ -340,10 +338,6 @@ void response_add_mem(struct response *r, const void *p, size_t n, response_rele
 	s->left = n;
 	s->release = release_fn;
 	s->ctx = ctx;
-	if (release_fn && r->budget) {
-		s->held = n;
-		atomic_fetch_add(&r->budget->held, n);
-	}
 }
 
 void response_add_file(struct response *r, int fd, off_t off, uint64_t n)

@@ -13,7 +13,9 @@
 /* Called once a slice is written or dropped (any thread; the writer holds no lock). */
 typedef void response_release_fn(void *ctx);
 
-/* RESPONSE_BUFFER: the memory slices a worker's responses hold, and its cap. */
+/* RESPONSE_BUFFER: the memory a worker's queued responses keep alive, and
+ * its cap. The owner of that memory counts it (a slice does not know whether
+ * other responses share its bytes). */
 struct response_budget {
 	atomic_size_t held;
 	size_t limit;
@@ -30,7 +32,6 @@ struct response_src {
 	uint64_t left;   /* bytes still to write */
 	response_release_fn *release;
 	void *ctx;
-	size_t held;     /* bytes counted in the budget */
 };
 
 enum response_framing { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
@@ -97,9 +98,8 @@ enum response_refusal response_header(struct response *r, const char *name, size
  * Connection. Adding body or ending does it when it was not done. */
 void response_head_end(struct response *r, bool known, uint64_t length);
 
-/* Queues n bytes at p; release(ctx) runs when they are written or dropped
- * (ctx's bytes count in the budget while queued when release is set). A
- * body past the Content-Length given is cut; HEAD and 1xx/204/304 drop it. */
+/* Queues n bytes at p; release(ctx) runs when they are written or dropped.
+ * A body past the Content-Length given is cut; HEAD and 1xx/204/304 drop it. */
 void response_add_mem(struct response *r, const void *p, size_t n, response_release_fn *release, void *ctx);
 /* Queues n bytes of file fd from off, sent with sendfile; fd is the
  * response's now (closed once sent or dropped). */

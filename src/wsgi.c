@@ -165,28 +165,109 @@ struct resp {
 	bool started; /* start_response() was called */
 };
 
+/* The bytes objects queued responses keep alive, each counted once in
+ * RESPONSE_BUFFER however many responses share it (a cached page sent to a
+ * hundred slow readers is held once): a table by address, linear probing. */
+struct held {
+	PyObject *obj;
+	size_t uses;
+};
+
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER; /* the table and the pending list */
+static struct held *held;
+static size_t held_cap, held_n;
+static struct response_budget *budget;
+
+static size_t held_home(const PyObject *o)
+{
+	return (size_t)(((uintptr_t)o >> 4) * 0x9e3779b97f4a7c15ull) & (held_cap - 1);
+}
+
+/* o's entry, or the free one where it would go. */
+static struct held *held_find(const PyObject *o)
+{
+	size_t i = held_home(o);
+	while (held[i].obj && held[i].obj != o)
+		i = (i + 1) & (held_cap - 1);
+	return &held[i];
+}
+
+static void held_grow(void)
+{
+	struct held *old = held;
+	size_t n = held_cap;
+	held_cap = n ? n * 2 : 64;
+	if (!(held = calloc(held_cap, sizeof *held)))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (old[i].obj)
+			*held_find(old[i].obj) = old[i];
+	free(old);
+}
+
+/* Backward-shift deletion: later entries of the probe run move up, so no
+ * run is broken by the hole. */
+static void held_remove(struct held *h)
+{
+	size_t hole = (size_t)(h - held), j = hole;
+	for (;;) {
+		j = (j + 1) & (held_cap - 1);
+		if (!held[j].obj)
+			break;
+		size_t home = held_home(held[j].obj);
+		if (((j - home) & (held_cap - 1)) >= ((j - hole) & (held_cap - 1))) {
+			held[hole] = held[j];
+			hole = j;
+		}
+	}
+	held[hole] = (struct held){NULL, 0};
+	held_n--;
+}
+
 /* Bytes handed to the response writer are released here: at once where
  * the GIL is held, else queued for wsgi_collect(). */
-static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
 static PyObject **pending;
 static size_t npending, pending_cap;
 static atomic_size_t pending_count;
 
+static void hold(PyObject *b, struct response_budget *bg)
+{
+	pthread_mutex_lock(&held_mu);
+	budget = bg;
+	if ((held_n + 1) * 2 > held_cap)
+		held_grow();
+	struct held *h = held_find(b);
+	if (!h->obj) {
+		*h = (struct held){b, 0};
+		held_n++;
+		atomic_fetch_add(&budget->held, (size_t)PyBytes_GET_SIZE(b));
+	}
+	h->uses++;
+	pthread_mutex_unlock(&held_mu);
+}
+
 static void release_bytes(void *ctx)
 {
-	if (PyGILState_Check()) {
-		Py_DECREF((PyObject *)ctx);
-		return;
+	PyObject *b = ctx;
+	bool gil = PyGILState_Check();
+	pthread_mutex_lock(&held_mu);
+	struct held *h = held_find(b);
+	if (h->obj && !--h->uses) { /* bytes never change: their size is safe to read without the GIL */
+		atomic_fetch_sub(&budget->held, (size_t)PyBytes_GET_SIZE(b));
+		held_remove(h);
 	}
-	pthread_mutex_lock(&pending_mu);
-	if (npending == pending_cap) {
-		pending_cap = pending_cap ? pending_cap * 2 : 64;
-		if (!(pending = realloc(pending, pending_cap * sizeof *pending)))
-			abort();
+	if (!gil) {
+		if (npending == pending_cap) {
+			pending_cap = pending_cap ? pending_cap * 2 : 64;
+			if (!(pending = realloc(pending, pending_cap * sizeof *pending)))
+				abort();
+		}
+		pending[npending++] = b;
+		atomic_store(&pending_count, npending);
 	}
-	pending[npending++] = ctx;
-	atomic_store(&pending_count, npending);
-	pthread_mutex_unlock(&pending_mu);
+	pthread_mutex_unlock(&held_mu);
+	if (gil)
+		Py_DECREF(b);
 }
 
 /* With the GIL held: drops the references the loop let go of. */
@@ -194,13 +275,13 @@ static void release_pending(void)
 {
 	if (!atomic_load(&pending_count))
 		return;
-	pthread_mutex_lock(&pending_mu);
+	pthread_mutex_lock(&held_mu);
 	PyObject **objs = pending;
 	size_t n = npending;
 	pending = NULL;
 	npending = pending_cap = 0;
 	atomic_store(&pending_count, 0);
-	pthread_mutex_unlock(&pending_mu);
+	pthread_mutex_unlock(&held_mu);
 	for (size_t i = 0; i < n; i++)
 		Py_DECREF(objs[i]);
 	free(objs);
@@ -299,6 +380,7 @@ static int push_out(struct resp *x)
 /* Queues one bytes object, kept alive (not copied) until it is written. */
 static void add_bytes(struct resp *x, PyObject *b)
 {
+	hold(b, x->r->budget);
 	response_add_mem(x->r, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b), release_bytes, Py_NewRef(b));
 }
 
