@@ -732,6 +732,9 @@ def targets(res, first200, pssw):
     add("50 ms sleep, THREADS=8 ≥ 95% of 160 req/s", r, 152, f"{f1(r)} req/s")
     r = ratio(w("file"), w("file", "nginx"))
     add("1 MiB file_wrapper within 20% of nginx static (req/CPU-s)", r, 0.8, pct(r))
+    for key, what in (("big", "1 MiB bytes"), ("file", "1 MiB file_wrapper"), ("stream", "1 MiB in 16 KiB chunks")):
+        r = ratio(w(key), w(key, "uWSGI"))
+        add(f"{what} ≥ uWSGI (req/CPU-s)", r, 1, f"{f2(r)}×")
     r = ratio(w("static-4k"), w("static-4k", "nginx"))
     add("static 4 KiB file, keep-alive ≥ 90% of nginx (req/CPU-s)", r, 0.9,
         pct(r) + errs(res, "static-4k"))
