@@ -85,10 +85,16 @@ static void expire(struct loop *l)
 	}
 }
 
+void loop_update_time(struct loop *l)
+{
+	l->now = now_s();
+}
+
 void loop_run(struct loop *l)
 {
 	struct epoll_event evs[EVENTS];
 	while (!l->stop) {
+		l->now = now_s(); /* handlers may have run long: the hook beats with the time it is */
 		if (l->before_sleep)
 			l->before_sleep(l);
 		if (l->stop)

@@ -61,6 +61,9 @@ void loop_add_list(struct loop *l, struct loop_list *list);
 void loop_timer_arm(struct loop *l, struct loop_timer *t, struct loop_list *list);
 void loop_timer_disarm(struct loop_timer *t);
 
+/* Reads the clock into l->now again (after a handler that took long). */
+void loop_update_time(struct loop *l);
+
 /* Turns until loop_stop(): before_sleep, wait, handlers, expired timers. */
 void loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -52,7 +52,7 @@ struct worker {
 	size_t head_max;
 	int nconns;
 	atomic_bool stopping; /* read by app threads for Connection: close */
-	bool stop_asked, drained, accepting;
+	bool stop_asked, drained, idle_closed, accepting;
 	double emfile_logged;
 	long served, max_requests;
 	char *spare; /* free read buffers, linked through their first bytes */
@@ -257,6 +257,7 @@ static bool send_response(struct worker *w, struct conn *c)
 		break;
 	}
 	account(w, c, true);
+	loop_timer_disarm(&c->timer); /* the write clock; the next request arms its own */
 	if (c->handler == HANDLER_REFUSAL) {
 		linger(w, c);
 		return false;
@@ -350,6 +351,7 @@ static bool dispatch(struct worker *w, struct conn *c)
 	} else {
 		c->handler = HANDLER_APP;
 		serve(w, c, &w->me->busy_since_ms);
+		loop_update_time(&w->loop); /* the app may have taken long: timers armed next start now */
 	}
 	return send_response(w, c);
 }
@@ -577,9 +579,9 @@ static void on_accept(struct loop *l, void *data, uint32_t events)
 }
 
 /* Graceful stop: on TERM, take what waits in the listen backlog (it would
- * be reset with the listener); then accept nothing more, close idle
- * connections, finish the rest: requests in the app, and responses still
- * being written, within GRACEFUL_TIMEOUT. */
+ * be reset with the listener); then accept nothing more and finish the rest
+ * (close_idle() lets idle connections go): requests in the app, and
+ * responses still being written, within GRACEFUL_TIMEOUT. */
 static void begin_stop(struct worker *w)
 {
 	if (w->accepting)
@@ -597,18 +599,23 @@ static void begin_stop(struct worker *w)
 	}
 	w->stopping = w->drained = true;
 	loop_timer_arm(&w->loop, &w->stop_deadline, &w->lists[STOPPING]);
-	/* On TERM, idle keep-alive connections go, unless their next request is
-	 * already here (closing over unread bytes would reset the connection):
-	 * that one is served, with Connection: close. A worker past MAX_REQUESTS
-	 * lets them all bring one more request (or time out): no client of a
-	 * healthy server sees its connection closed under a request. New
-	 * connections get their REQUEST_TIMEOUT like any other. */
-	for (struct loop_timer *t = w->stop_asked ? w->lists[IDLE].head : NULL, *next; t; t = next) {
+}
+
+/* On TERM, idle keep-alive connections go, unless their next request is
+ * already here (closing over unread bytes would reset the connection):
+ * that one is served, with Connection: close. A worker past MAX_REQUESTS
+ * lets them all bring one more request (or time out): no client of a
+ * healthy server sees its connection closed under a request. New
+ * connections get their REQUEST_TIMEOUT like any other. */
+static void close_idle(struct worker *w)
+{
+	for (struct loop_timer *t = w->lists[IDLE].head, *next; t; t = next) {
 		char byte;
 		next = t->next;
 		if (recv(CONN_OF(t)->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
 			conn_close(w, CONN_OF(t));
 	}
+	w->idle_closed = true;
 }
 
 /* GRACEFUL_TIMEOUT passed: responses still being written are cut (the
@@ -704,6 +711,8 @@ static void before_sleep(struct loop *l)
 	wsgi_collect();
 	if ((w->stop_asked || w->stopping) && !w->drained)
 		begin_stop(w);
+	if (w->stop_asked && !w->idle_closed) /* also after a MAX_REQUESTS stop began */
+		close_idle(w);
 	if (w->stopping && w->nconns == 0)
 		loop_stop(l);
 }

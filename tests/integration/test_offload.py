@@ -552,3 +552,59 @@ def test_parser_refusal_is_access_logged_with_status_400_and_client_address(live
     refused = [l for l in lines if ACCESS_LINE.match(l).group(6) == "400"]
     assert refused, "no access line for the 400 refusal; stdout: %r" % text[-2000:]
     assert ACCESS_LINE.match(refused[0]).group(1) == "127.0.0.1", refused[0]
+
+
+# ---------------------------------------------------------------- 8. the loop's clocks
+
+
+def test_keep_alive_after_a_response_the_loop_had_to_wait_for_is_keep_alive_not_the_write_timeout(
+        live, files):
+    """8 MiB cannot leave in one write, so the loop writes it as the client reads; after it,
+    the idle connection gets KEEP_ALIVE (1 s here), not the 30 s write clock."""
+    s = start(live, files, KEEP_ALIVE="1")
+    with socket.create_connection(("127.0.0.1", s.port), timeout=20) as c:
+        c.sendall(build("GET", big("bytes")))
+        data = b""
+        while True:
+            try:
+                r, used = wire.parse_one(data)
+                break
+            except wire.Incomplete:
+                chunk = c.recv(1 << 20)
+                assert chunk, "closed before the response was whole"
+                data += chunk
+        assert r.status == 200 and len(r.body) == BIG and r.header("Connection") is None, r
+        t0 = time.monotonic()
+        c.settimeout(15)
+        assert c.recv(1) == b"", "the idle connection got data"
+        idle = time.monotonic() - t0
+    assert idle < 10, "closed after %.1f s idle, not after KEEP_ALIVE=1" % idle
+
+
+def test_a_long_batch_of_pipelined_app_calls_does_not_look_like_a_hung_worker(live):
+    """Twelve pipelined 0.4 s requests run in one turn of a THREADS=1 loop (4.8 s, each call
+    well under TIMEOUT=2): the heartbeat after them carries the time it is, so the master
+    does not take the worker for hung."""
+    s = live(APP="probe:bare", TIMEOUT="2", THREADS="1")
+    wpid = worker_pid(s)
+    assert get(s.port, "/sleep?s=0").status == 200  # serving, and the master knows it
+    n = 12
+    with socket.create_connection(("127.0.0.1", s.port), timeout=30) as c:
+        c.sendall(b"".join(build("GET", "/sleep?s=0.4") for _ in range(n)))
+        data, got = b"", []
+        while len(got) < n:
+            try:
+                r, used = wire.parse_one(data)
+                got.append(r)
+                data = data[used:]
+            except wire.Incomplete:
+                chunk = c.recv(65536)
+                assert chunk, "closed after %d of %d responses" % (len(got), n)
+                data += chunk
+        assert all(r.status == 200 for r in got), got
+        # the master checks every second: give it three turns to (wrongly) act, with the
+        # loop idle and the connection open (its close would make the loop turn and beat)
+        s.wait_log(lambda t: "WORKER TIMEOUT" in t, timeout=3)
+    assert "WORKER TIMEOUT" not in s.err(), s.err()[-2000:]
+    assert worker_pid(s) == wpid
+    assert get(s.port, "/sleep?s=0").status == 200
