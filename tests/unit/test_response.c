@@ -222,6 +222,19 @@ static void out_free(struct out *o)
 	*o = (struct out){0};
 }
 
+/* Writes r whole, checks the bytes (CHECK_OUT's <date>) and frees r. */
+#define SENDS(r, want) sends(r, want, __FILE__, __LINE__)
+static void sends(struct response *r, const char *want, const char *file, int line)
+{
+	struct out o = {0};
+	enum response_progress p = send_all(r, &o);
+	if (p != RESPONSE_DONE)
+		unit_fail(file, line, "send_all: %d, not RESPONSE_DONE", (int)p);
+	check_out(&o, want, file, line);
+	response_free(r);
+	out_free(&o);
+}
+
 /* ---------- the head ---------- */
 
 TEST(head_of_a_simple_200)
@@ -248,31 +261,23 @@ TEST(head_of_a_simple_200)
 TEST(status_from_a_code)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 1, true);
 	response_status_code(&r, 404);
 	response_end(&r);
 	CHECK_EQ_INT(r.status, 404);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 404 Not Found\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 404 Not Found\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST(app_date_and_server_are_kept)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 1, true);
 	response_status(&r, "200 OK", 6);
 	CHECK_EQ_INT(response_header(&r, "server", 6, "app/1", 5), REFUSE_NONE);
 	CHECK_EQ_INT(response_header(&r, "DATE", 4, "yesterday", 9), REFUSE_NONE);
 	response_head_end(&r, true, 0);
 	response_end(&r);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nserver: app/1\r\nDATE: yesterday\r\nContent-Length: 0\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nserver: app/1\r\nDATE: yesterday\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST(app_content_length_passed_through)
@@ -317,33 +322,25 @@ TEST(app_content_length_cuts_the_body)
 TEST(short_body_closes_and_adds_nothing)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 1, true);
 	response_status(&r, "200 OK", 6);
 	response_header(&r, "Content-Length", 14, "10", 2);
 	response_add_mem(&r, "abc", 3, NULL, NULL);
 	response_end(&r);
 	CHECK(!r.keep);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nServer: wsginit\r\nDate: <date>\r\n\r\nabc");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nServer: wsginit\r\nDate: <date>\r\n\r\nabc");
 }
 
 TEST(known_length_given_by_the_producer)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 1, true);
 	response_status(&r, "200 OK", 6);
 	response_head_end(&r, true, 3);
 	response_add_mem(&r, "abcdef", 6, NULL, NULL);
 	response_end(&r);
 	CHECK(r.keep);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 3\r\n\r\nabc");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 3\r\n\r\nabc");
 }
 
 TEST(end_without_a_body_says_length_0)
@@ -434,7 +431,6 @@ TEST(chunked_with_no_chunk)
 TEST(http10_unknown_length_is_close_delimited)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 0, true);
 	response_status(&r, "200 OK", 6);
 	response_head_end(&r, false, 0);
@@ -443,42 +439,31 @@ TEST(http10_unknown_length_is_close_delimited)
 	response_end(&r);
 	CHECK(!r.keep);
 	CHECK_EQ_INT(r.framing, FRAME_CLOSE);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nConnection: close\r\n\r\nabcdef");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nConnection: close\r\n\r\nabcdef");
 }
 
 TEST(http10_keep_alive_is_said)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 0, true);
 	response_status(&r, "200 OK", 6);
 	response_head_end(&r, true, 3);
 	response_add_mem(&r, "abc", 3, NULL, NULL);
 	response_end(&r);
 	CHECK(r.keep);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 3\r\n"
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 3\r\n"
 		      "Connection: keep-alive\r\n\r\nabc");
-	response_free(&r);
-	out_free(&o);
 }
 
 TEST(http10_without_keep_alive_says_close)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 0, false);
 	response_status(&r, "200 OK", 6);
 	response_head_end(&r, true, 0);
 	response_end(&r);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n"
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n"
 		      "Connection: close\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
 }
 
 TEST(keep_false_says_close)
@@ -530,62 +515,46 @@ TEST(head_keeps_content_length_and_sends_no_body)
 TEST(head_with_the_app_content_length)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_HEAD, 1, true);
 	response_status(&r, "200 OK", 6);
 	response_header(&r, "Content-Length", 14, "42", 2);
 	response_add_mem(&r, "abc", 3, NULL, NULL);
 	response_end(&r); /* short, but a HEAD answer has no body to be short of */
 	CHECK(r.keep);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
 }
 
 TEST(head_of_unknown_length_has_no_framing)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_HEAD, 1, true);
 	response_status(&r, "200 OK", 6);
 	response_add_mem(&r, "abc", 3, NULL, NULL);
 	response_end(&r);
 	CHECK(r.keep);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
 
 	open_response(&r, HTTP_HEAD, 0, true); /* HTTP/1.0: not close-delimited either */
 	response_status(&r, "200 OK", 6);
 	response_add_mem(&r, "abc", 3, NULL, NULL);
 	response_end(&r);
 	CHECK(r.keep);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nConnection: keep-alive\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nConnection: keep-alive\r\n\r\n");
 }
 
 TEST(head_ended_empty_announces_no_length)
 {
 	/* Werkzeug answers HEAD with an empty body: its length is not GET's. */
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_HEAD, 1, true);
 	response_status(&r, "200 OK", 6);
 	response_end(&r);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
 }
 
 TEST(content_length_once_and_never_on_204)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 1, true);
 	response_status(&r, "200 OK", 6);
 	CHECK_EQ_INT(response_header(&r, "Content-Length", 14, "2", 1), REFUSE_NONE);
@@ -593,32 +562,22 @@ TEST(content_length_once_and_never_on_204)
 	CHECK_EQ_INT(response_header(&r, "Content-Length", 14, "3", 1), REFUSE_LENGTH);
 	response_add_mem(&r, "ok", 2, NULL, NULL);
 	response_end(&r);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: wsginit\r\nDate: <date>\r\n\r\nok");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: wsginit\r\nDate: <date>\r\n\r\nok");
 
 	open_response(&r, HTTP_GET, 1, true); /* RFC 9110 §8.6: a 204 carries none */
 	response_status(&r, "204 No Content", 14);
 	CHECK_EQ_INT(response_header(&r, "Content-Length", 14, "0", 1), REFUSE_NONE);
 	response_end(&r);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 204 No Content\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 204 No Content\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
 }
 
 TEST(bare_status_code_gets_its_space)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 1, true);
 	CHECK_EQ_INT(response_status(&r, "200", 3), REFUSE_NONE);
 	response_end(&r);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 \r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 200 \r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST(bodiless_statuses)
@@ -755,7 +714,6 @@ TEST(content_length_refusals)
 TEST(refused_headers_leave_no_trace)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_GET, 1, true);
 	response_status(&r, "200 OK", 6);
 	response_header(&r, "X-A", 3, "1", 1);
@@ -766,11 +724,8 @@ TEST(refused_headers_leave_no_trace)
 	response_head_end(&r, true, 0);
 	response_end(&r);
 	CHECK(r.keep);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-D: 2\r\nServer: wsginit\r\nDate: <date>\r\n"
+	SENDS(&r, "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-D: 2\r\nServer: wsginit\r\nDate: <date>\r\n"
 		      "Content-Length: 0\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
 }
 
 TEST(x_accel_buffering_is_ours)
@@ -846,7 +801,6 @@ TEST(error_replaces_the_queued_body)
 TEST(error_after_the_end)
 {
 	struct response r;
-	struct out o = {0};
 	int fd = memfd_with("0123456789", 10);
 	open_response(&r, HTTP_GET, 1, true);
 	response_status(&r, "200 OK", 6);
@@ -855,24 +809,17 @@ TEST(error_after_the_end)
 	response_end(&r);
 	CHECK(response_error(&r, 503));
 	CHECK(fd_closed(fd));
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nServer: wsginit\r\n"
+	SENDS(&r, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nServer: wsginit\r\n"
 		      "Date: <date>\r\nContent-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n");
-	response_free(&r);
-	out_free(&o);
 }
 
 TEST(error_to_a_head_request)
 {
 	struct response r;
-	struct out o = {0};
 	open_response(&r, HTTP_HEAD, 1, true);
 	CHECK(response_error(&r, 404));
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nServer: wsginit\r\n"
+	SENDS(&r, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nServer: wsginit\r\n"
 		      "Date: <date>\r\nContent-Length: 10\r\nConnection: close\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
 }
 
 TEST(error_refused_once_on_the_wire)
@@ -1244,10 +1191,7 @@ TEST(begin_starts_afresh)
 	response_begin(&r, HTTP_GET, 1, true); /* after a written response: its head is not resent */
 	response_status(&r, "204 No Content", 14);
 	response_end(&r);
-	CHECK_EQ_INT(send_all(&r, &o), RESPONSE_DONE);
-	CHECK_OUT(&o, "HTTP/1.1 204 No Content\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
-	response_free(&r);
-	out_free(&o);
+	SENDS(&r, "HTTP/1.1 204 No Content\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
 }
 
 /* ---------- the budget and the release callbacks ---------- */
