@@ -133,7 +133,8 @@ def test_readme_recipe_builds_an_app_image(image, run, tmp_path):
     """The Dockerfile shown in README's "Container image" section, with a Flask app."""
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
-    recipe = readme[readme.index("    FROM debian:bookworm-slim AS deps"):]
+    section = readme.index("## Container image")
+    recipe = readme[readme.index("    FROM debian:bookworm-slim AS deps", section):]
     (tmp_path / "Dockerfile").write_text(textwrap.dedent(recipe[:recipe.index("\n\n", recipe.index("ENV APP"))]))
     (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n"
                                      "app.get('/')(lambda: 'hello from flask')\n")
