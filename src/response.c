@@ -273,9 +273,6 @@ void response_head_end(struct response *r, bool known, uint64_t length)
 		head_add(r, "\r\n", 2);
 	}
 	bool no_body = r->status < 200 || r->status == 204 || r->status == 304;
-	/* An empty body on HEAD says nothing of GET's (Werkzeug sends none): no
-	 * Content-Length is better than a wrong one (RFC 9110 §8.6). */
-	known &= !(r->head_req && !length);
 	if (no_body) {
 		r->framing = FRAME_NONE;
 	} else if (r->has_length) {
@@ -367,22 +364,26 @@ void response_end(struct response *r)
 	r->ended = true;
 }
 
+void response_reason_body(struct response *r)
+{
+	const char *reason = http_reason(r->status);
+	response_head_end(r, true, strlen(reason) + 1);
+	response_add_mem(r, reason, strlen(reason), NULL, NULL);
+	response_add_mem(r, "\n", 1, NULL, NULL);
+	response_end(r);
+}
+
 bool response_error(struct response *r, int status)
 {
-	static const char nl[] = "\n";
 	if (response_on_wire(r))
 		return false;
-	const char *reason = http_reason(status);
 	drop_all(r);
 	r->head_done = r->ended = r->chunk_open = false;
 	r->queued = 0;
 	r->keep = false;
 	response_status_code(r, status);
 	response_header(r, NAME("Content-Type"), NAME("text/plain"));
-	response_head_end(r, true, strlen(reason) + 1);
-	response_add_mem(r, reason, strlen(reason), NULL, NULL);
-	response_add_mem(r, nl, 1, NULL, NULL);
-	response_end(r);
+	response_reason_body(r);
 	return true;
 }
 

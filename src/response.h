@@ -70,7 +70,7 @@ struct response {
 	uint64_t queued;      /* body bytes accepted */
 	uint64_t sent;        /* body bytes written to the socket */
 	char *head;           /* status line and header block */
-	size_t head_len, head_cap, head_sent, app_head;
+	size_t head_len, head_cap, head_sent;
 	struct response_src *q;
 	size_t qhead, qlen, qcap;
 };
@@ -108,6 +108,10 @@ void response_add_file(struct response *r, int fd, off_t off, uint64_t n);
  * when the head is still ours, else the last chunk is queued; a body short
  * of its Content-Length makes the connection close. */
 void response_end(struct response *r);
+
+/* Ends a short answer whose status and headers are set: the body is the
+ * status's reason and a newline. */
+void response_reason_body(struct response *r);
 
 /* A complete text/plain error answer that closes the connection, replacing
  * whatever was queued; false (and nothing changed) once bytes are on the wire. */

@@ -813,29 +813,15 @@ static void add(struct response *r, const char *name, const char *value)
 	response_header(r, name, strlen(name), value, strlen(value));
 }
 
-static const char *refusal_body(int status)
-{
-	switch (status) {
-	case 400: return "Bad Request\n";
-	case 404: return "Not Found\n";
-	case 405: return "Method Not Allowed\n";
-	case 416: return "Range Not Satisfiable\n";
-	}
-	return "Service Unavailable\n";
-}
-
 /* A small text/plain answer; the connection stays usable. */
 static void refuse(struct response *r, int status, const char *name, const char *value)
 {
-	const char *body = refusal_body(status);
 	response_status_code(r, status);
 	add(r, "Content-Type", "text/plain; charset=utf-8");
 	add(r, "X-Content-Type-Options", "nosniff");
 	if (name)
 		add(r, name, value);
-	response_head_end(r, true, strlen(body));
-	response_add_mem(r, body, strlen(body), NULL, NULL);
-	response_end(r);
+	response_reason_body(r);
 }
 
 /* What a 304 must repeat of the 200 (RFC 9110 §15.4.5), and nosniff. */

@@ -630,7 +630,7 @@ static bool send_sequence(struct resp *x, PyObject *seq)
 	uint64_t total;
 	if (!x->started || !all_bytes(seq, &total))
 		return false;
-	response_head_end(x->r, true, total);
+	response_head_end(x->r, total || !x->r->head_req, total); /* see wsgi_handle() on HEAD */
 	for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++)
 		add_bytes(x, PySequence_Fast_GET_ITEM(seq, i));
 	return true;
@@ -736,6 +736,11 @@ void wsgi_handle(struct conn *c)
 	} else {
 		app_error(&x, "(calling the app)");
 	}
+	/* A HEAD answer whose head is still open had no body: that says nothing
+	 * of GET's length (Werkzeug sends none for HEAD), and no Content-Length
+	 * beats a wrong one (RFC 9110 §8.6). */
+	if (x.r->head_req)
+		response_head_end(x.r, false, 0);
 	/* Produced: what the socket takes now goes, the loop writes the rest. */
 	response_end(x.r);
 	push_out(&x);

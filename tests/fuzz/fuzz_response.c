@@ -166,7 +166,6 @@ static void model_head_end(struct model *m, bool known, uint64_t length)
 	if (m->head_done)
 		return;
 	m->head_done = true;
-	known = known && !(m->head_req && !length); /* an empty HEAD body tells nothing of GET's */
 	m->fin_known = known;
 	m->fin_length = length;
 	if (!bodiless_status(m->status) && !m->app_length && known) {

@@ -419,6 +419,20 @@ def test_file_wrapper_head(bare):
         assert c.request("GET", "/echo").status == 200
 
 
+def test_head_with_an_empty_body_announces_no_length(bare):
+    """An app that answers HEAD with no body (as Werkzeug does) says nothing of GET's
+    length: no Content-Length: 0 is made up, for a list and for an iterator."""
+    with Conn(bare.port) as c:
+        for path in ("/list?n=0", "/stream?n=0"):
+            r = c.request("HEAD", path)
+            assert r.status == 200 and r.header("Content-Length") is None, (path, r)
+            assert r.header("Transfer-Encoding") is None, (path, r)
+        r = c.request("GET", "/list?n=0")
+        assert r.status == 200 and r.header("Content-Length") == "0", r
+        r = c.request("HEAD", "/list?n=2&size=10")  # a body: its length is GET's
+        assert r.header("Content-Length") == "20", r
+
+
 def test_file_wrapper_http10(bare):
     out, closed = wire.raw_exchange(bare.port, b"GET /file?size=70000 HTTP/1.0\r\n\r\n", timeout=10)
     r, _ = wire.parse_one(out, eof=True)

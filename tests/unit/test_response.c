@@ -544,12 +544,20 @@ TEST(head_of_unknown_length_has_no_framing)
 
 TEST(head_ended_empty_announces_no_length)
 {
-	/* Werkzeug answers HEAD with an empty body: its length is not GET's. */
+	/* The producer decides what an empty HEAD body means: wsgi.c says "unknown"
+	 * (Werkzeug answers HEAD with no body), and then no length is announced. */
 	struct response r;
 	open_response(&r, HTTP_HEAD, 1, true);
 	response_status(&r, "200 OK", 6);
+	response_head_end(&r, false, 0);
 	response_end(&r);
 	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
+	/* a producer that knows the length (a static file) is taken at its word, 0 too */
+	open_response(&r, HTTP_HEAD, 1, true);
+	response_status(&r, "200 OK", 6);
+	response_head_end(&r, true, 0);
+	response_end(&r);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST(content_length_once_and_never_on_204)
