@@ -20,7 +20,7 @@ LDLIBS   = $(PYLIB) $(LIBDIR)/libcap.a $(LIBDIR)/libseccomp.a \
 BUILD_DEPS := gcc make libc6-dev python3-dev libpython3.11-dev libexpat1-dev zlib1g-dev \
               node-llhttp libcap-dev libseccomp-dev
 TEST_DEPS  := python3-pytest python3-flask python3-django python3-yaml curl clang \
-              libclang-rt-14-dev slowhttptest wrk libjs-jquery
+              libclang-rt-14-dev slowhttptest wrk libjs-jquery nginx openssl
 
 SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
@@ -29,7 +29,10 @@ UNIT    := $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 LIBOBJ  := $(filter-out build/obj/main.o,$(OBJ)) $(LLOBJ)
 
 .PHONY: all build run test test-asan fuzz soak bench clean deps test-deps
-all build: build/wsginit
+# The packages go in first, then a new make builds: one started before them
+# has already looked for /usr/share/llhttp/*.c and found nothing.
+all build: deps
+	$(MAKE) build/wsginit
 
 build/wsginit: $(OBJ) $(LLOBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -47,10 +50,7 @@ build/test_%: tests/unit/test_%.c $(LIBOBJ) tests/unit/unit.h
 build/obj:
 	mkdir -p $@
 
-# The packages go in first, then a new make builds: one started before them
-# has already looked for /usr/share/llhttp/*.c and found nothing.
-run: deps
-	$(MAKE) build
+run: build
 	cd examples && APP=hello:app ../build/wsginit
 
 test: deps test-deps
@@ -105,7 +105,10 @@ build/fuzz_response: tests/fuzz/fuzz_response.c $(RESPSRC) src/response.h src/ht
 	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_response.c $(RESPSRC) $(LLSRC)
 build/fuzz_static: tests/fuzz/fuzz_static.c src/static.c src/log.c $(RESPSRC) $(wildcard src/*.h) | build/obj
 	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_static.c src/static.c src/log.c $(RESPSRC) $(LLSRC)
-FUZZERS   := http config response static
+# The forwarding-header walk, under random trust lists and header lines.
+build/fuzz_proxy: tests/fuzz/fuzz_proxy.c src/proxy.c src/config.c src/cpus.c $(wildcard src/*.h) | build/obj
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_proxy.c src/proxy.c src/config.c src/cpus.c
+FUZZERS   := http config response static proxy
 fuzz: test-deps $(FUZZERS:%=build/fuzz_%)
 	@for f in $(FUZZERS); do mkdir -p build/corpus/$$f; \
 	  build/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
@@ -145,11 +148,11 @@ image-rootfs: deps build
 	install -s -m 755 build/wsginit $(ROOTFS)/wsginit
 	{ dpkg -L libpython3.11-minimal libpython3.11-stdlib | grep '^/usr/lib/python3.11/' | grep -vE '$(PY_SKIP)'; \
 	  dpkg -L tzdata | grep '^/usr/share/zoneinfo/'; } | $(HOST_COPY)
-	@# Each library as ldd names it (a link) and its target; libgcc_s is dlopen()ed by pthread_exit.
-	{ for f in $(ROOTFS)/wsginit $(ROOTFS)/usr/lib/python3.11/lib-dynload/*.so; do ldd $$f; done; \
-	  echo $(LIBDIR)/libgcc_s.so.1; } | grep -o '^[^(]*/[^ ]*\|=> /[^ ]*' | grep -o '/.*' | sort -u \
-	  | while read lib; do echo "$$(readlink -f $$(dirname $$lib))/$$(basename $$lib)"; readlink -f $$lib; done \
-	  | sort -u | $(HOST_COPY)
+	@# Each library ldd names (the link and its target), listed beside copy-libs, which an
+	@# app's builder stage runs for its own extension modules; libgcc_s is dlopen()ed by pthread_exit.
+	rootfs/usr/lib/wsginit/copy-libs $(ROOTFS) $(ROOTFS)/wsginit $(ROOTFS)/usr/lib/python3.11/lib-dynload \
+	  > $(ROOTFS)/usr/lib/wsginit/libs
+	echo $(LIBDIR)/libgcc_s.so.1 | tee -a $(ROOTFS)/usr/lib/wsginit/libs | $(HOST_COPY)
 	@# Debian's own CA list (not this host's local additions); OpenSSL's default file points to it.
 	cat $$(dpkg -L ca-certificates | grep '^/usr/share/ca-certificates/.*\.crt$$') > $(ROOTFS)/etc/ssl/certs/ca-certificates.crt
 	ln -s /etc/ssl/certs/ca-certificates.crt $(ROOTFS)/usr/lib/ssl/cert.pem

@@ -22,11 +22,13 @@ struct part {
 static struct part parts[MAX_PARTS];
 static int nparts;
 static bool enabled, json;
+static const char *format; /* ACCESS_LOG_FORMAT, for error lines */
 
 static int add(const char *text, size_t len, char atom, char *err, size_t errlen)
 {
 	if (nparts == MAX_PARTS) {
-		snprintf(err, errlen, "ACCESS_LOG_FORMAT is invalid: more than %d parts", MAX_PARTS);
+		snprintf(err, errlen, "ACCESS_LOG_FORMAT=\"%s\" is invalid: more than %d atoms and literal runs",
+			 format, MAX_PARTS);
 		return -1;
 	}
 	parts[nparts++] = (struct part){atom, text, len};
@@ -38,8 +40,14 @@ int accesslog_init(const struct config *cfg, char *err, size_t errlen)
 	enabled = cfg->access_log;
 	json = cfg->log_json;
 	nparts = 0;
-	const char *s = cfg->access_log_format, *lit = s;
+	const char *s = format = cfg->access_log_format, *lit = s;
 	while (*s) {
+		if (s[0] == '%' && s[1] == '%') { /* Python's %-formatting, as gunicorn's: one '%' */
+			if (add(lit, (size_t)(s + 1 - lit), 0, err, errlen) < 0)
+				return -1;
+			s = lit = s + 2;
+			continue;
+		}
 		if (s[0] != '%' || s[1] != '(') {
 			s++;
 			continue;
@@ -133,7 +141,7 @@ static void add_user(struct line *l, const struct access *a)
 		}
 	}
 	const char *colon = memchr(user, ':', n);
-	if (!colon)
+	if (!colon || colon == user) /* gunicorn: no user, or an empty one, is "-" */
 		return line_add(l, "-", 1);
 	line_add(l, user, (size_t)(colon - user));
 }

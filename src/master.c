@@ -349,7 +349,8 @@ static void check_timeouts(struct master *m)
 	}
 }
 
-static int setup(struct master *m)
+/* The signals the master reads from its signalfd. */
+static sigset_t handled(void)
 {
 	static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP,
 				   SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -357,8 +358,19 @@ static int setup(struct master *m)
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		sigaddset(&set, sigs[i]);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+	return set;
+}
+
+void master_hold_signals(void)
+{
+	sigset_t set = handled();
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+static int setup(struct master *m)
+{
+	sigset_t set = handled();
+	if ((m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    pipe2(m->notes, O_CLOEXEC) < 0 || fcntl(m->notes[0], F_SETFL, O_NONBLOCK) < 0 ||
 	    !(m->board = slots_map())) {
 		log_msg(LOG_CRITICAL, "master setup: %s", strerror(errno));

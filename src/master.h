@@ -16,6 +16,11 @@ enum {
 
 struct static_files;
 
+/* Blocks the signals the master handles, before anything is bound: a TERM
+ * sent as soon as the port answers (or during a PRELOAD import) waits for the
+ * master instead of killing the process, or being dropped when it is PID 1. */
+void master_hold_signals(void);
+
 /* Runs until the workers are stopped; returns the exit status. admin is
  * the ADMIN_BIND listener or NULL; statics, STATIC_MAP's directories or NULL. */
 int master_run(const struct config *cfg, const struct listener *ls, int nls, struct admin *admin,

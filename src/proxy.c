@@ -8,15 +8,32 @@
 #include <string.h>
 #include <strings.h>
 
-static struct http_slice header(const char *buf, const struct http_request *req, const char *name)
+/* The index of the last header line named name before line `before`, or -1.
+ * Proxies that add a line of their own (HAProxy's `option forwardfor`) put it
+ * after the client's: the last line is the nearest proxy's. */
+static int line_before(const char *buf, const struct http_request *req, const char *name, int before)
 {
 	size_t n = strlen(name);
-	for (int i = 0; i < req->nheaders; i++) {
+	for (int i = before - 1; i >= 0; i--) {
 		const struct http_header *h = &req->headers[i];
 		if (h->name.len == n && !strncasecmp(buf + h->name.off, name, n))
-			return h->value;
+			return i;
 	}
-	return (struct http_slice){0, 0};
+	return -1;
+}
+
+/* The value of the last line named name, or an empty slice. */
+static struct http_slice header(const char *buf, const struct http_request *req, const char *name)
+{
+	int i = line_before(buf, req, name, req->nheaders);
+	return i < 0 ? (struct http_slice){0, 0} : req->headers[i].value;
+}
+
+/* "1.2.3.4:80": one colon after a dotted quad ("::ffff:1.2.3.4" is v6). */
+static bool v4_with_port(const char *s, size_t n)
+{
+	const char *colon = memchr(s, ':', n);
+	return colon && memchr(s, '.', n) && !memchr(colon + 1, ':', n - (size_t)(colon - s) - 1);
 }
 
 /* An address as a sockaddr, from "1.2.3.4", "1.2.3.4:80", "[v6]:80", "v6"
@@ -34,8 +51,8 @@ static bool parse_addr(const char *s, size_t n, struct sockaddr_in6 *sa, char *t
 			return false;
 		n = (size_t)(close - s - 1);
 		s++;
-	} else if (memchr(s, '.', n) && memchr(s, ':', n)) {
-		n = (size_t)((const char *)memchr(s, ':', n) - s); /* v4 with a port */
+	} else if (v4_with_port(s, n)) {
+		n = (size_t)((const char *)memchr(s, ':', n) - s);
 	}
 	if (!n || n >= sizeof ip)
 		return false;
@@ -66,15 +83,19 @@ static const char *param(const char *e, size_t n, const char *key, size_t *len)
 			*len = (size_t)(stop - p - k - 1);
 			return p + k + 1;
 		}
-		p = stop + 1;
+		if (!semi)
+			break;
+		p = semi + 1;
 	}
 	*len = 0;
 	return NULL;
 }
 
-/* Walks a comma list right to left; for each element, addr() gives its
- * address. Stops at the first hop that is not trusted, which is the client. */
-static void walk(const struct config *cfg, const char *v, size_t n, bool forwarded, struct proxy_view *out)
+/* Walks one line's comma list right to left, each element's address being
+ * the element (X-Forwarded-For) or its for= (Forwarded). Returns false where
+ * the walk ends: at the first hop that is not trusted, which is the client,
+ * or at one that cannot be read; true when every hop was trusted. */
+static bool walk(const struct config *cfg, const char *v, size_t n, bool forwarded, struct proxy_view *out)
 {
 	while (n) {
 		const char *comma = memrchr(v, ',', n);
@@ -84,11 +105,23 @@ static void walk(const struct config *cfg, const char *v, size_t n, bool forward
 		struct sockaddr_in6 sa;
 		char text[INET6_ADDRSTRLEN];
 		if (!a || !parse_addr(a, alen, &sa, text))
-			return; /* an unknown hop: the last known one stands */
+			return false; /* an unknown hop: the last known one stands */
 		strcpy(out->remote, text);
 		if (!config_forwarded_allowed(cfg, (struct sockaddr *)&sa))
-			return;
+			return false;
 		n = comma ? (size_t)(comma - v) : 0;
+	}
+	return true;
+}
+
+/* The lines named name are one list (RFC 9110 5.3): walked from the last. */
+static void walk_lines(const struct config *cfg, const char *buf, const struct http_request *req,
+		       const char *name, bool forwarded, struct proxy_view *out)
+{
+	for (int i = req->nheaders; (i = line_before(buf, req, name, i)) >= 0;) {
+		struct http_slice v = req->headers[i].value;
+		if (!v.len || !walk(cfg, buf + v.off, v.len, forwarded, out))
+			return; /* an empty line is an unknown hop too */
 	}
 }
 
@@ -124,13 +157,13 @@ void proxy_apply(const struct config *cfg, const struct sockaddr *peer, const ch
 	size_t n;
 	const char *s;
 	if (fwd.len) {
-		walk(cfg, buf + fwd.off, fwd.len, true, out);
+		walk_lines(cfg, buf, req, "forwarded", true, out);
 		s = last(buf, fwd, &n);
 		size_t plen;
 		const char *proto = param(s, n, "proto", &plen);
 		out->https = proto && is(proto, plen, "https");
 	} else if (xff.len) {
-		walk(cfg, buf + xff.off, xff.len, false, out);
+		walk_lines(cfg, buf, req, "x-forwarded-for", false, out);
 	}
 	struct http_slice h;
 	if (!fwd.len && (h = header(buf, req, "x-forwarded-proto")).len)

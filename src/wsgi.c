@@ -846,20 +846,27 @@ static int make_base_env(void)
 	return rc;
 }
 
-static int start_python(void)
+/* Debian's interpreter: its prefix finds the stdlib, and sys.executable is a
+ * real Python for subprocess and multiprocessing. */
+#define PYTHON "/usr/bin/python3"
+
+/* The interpreter of the server and of --python. A command line (argv[0] the
+ * interpreter) is parsed as python3 parses its own and gets python3's signal
+ * handlers; the server's signals are the master's and the worker loop's. */
+static int start_python(bool command, int argc, char **argv)
 {
 	PyConfig pc;
 	PyConfig_InitPythonConfig(&pc);
-	pc.install_signal_handlers = 0; /* signals are the master's and the worker loop's */
-	pc.parse_argv = 0;
-	/* Debian's interpreter: its prefix finds the stdlib, and sys.executable
-	 * is a real Python for subprocess and multiprocessing. */
-	PyStatus st = PyConfig_SetBytesString(&pc, &pc.program_name, "/usr/bin/python3");
+	pc.install_signal_handlers = command;
+	pc.parse_argv = command;
+	PyStatus st = PyConfig_SetBytesString(&pc, &pc.program_name, PYTHON);
 	if (!PyStatus_Exception(st))
-		st = PyConfig_SetBytesArgv(&pc, 1, (char *[]){"wsginit", NULL});
+		st = PyConfig_SetBytesArgv(&pc, argc, argv);
 	if (!PyStatus_Exception(st))
 		st = Py_InitializeFromConfig(&pc);
 	PyConfig_Clear(&pc);
+	if (PyStatus_IsExit(st)) /* -h, -V or a bad option: python3's output and status */
+		Py_ExitStatusException(st);
 	if (PyStatus_Exception(st)) {
 		log_msg(LOG_CRITICAL, "cannot start Python: %s", st.err_msg ? st.err_msg : "?");
 		return -1;
@@ -867,7 +874,8 @@ static int start_python(void)
 	return 0;
 }
 
-/* The working directory (CHDIR, already entered) goes first on sys.path. */
+/* The working directory (CHDIR, already entered) goes first on sys.path, where
+ * the app's modules are found. */
 static int add_cwd_to_path(void)
 {
 	char cwd[4096];
@@ -883,7 +891,7 @@ static int add_cwd_to_path(void)
 int wsgi_init(const struct config *config)
 {
 	cfg = config;
-	if (start_python() < 0)
+	if (start_python(false, 1, (char *[]){"wsginit", NULL}) < 0)
 		return -1;
 	started = true;
 	PyObject *tb = PyImport_ImportModule("traceback");
@@ -910,6 +918,20 @@ int wsgi_init(const struct config *config)
 		return -1;
 	}
 	return 0;
+}
+
+int wsgi_python(int argc, char **argv)
+{
+	argv[0] = PYTHON;
+	if (start_python(true, argc, argv) < 0)
+		return 1;
+	/* Py_RunMain() puts python3's own first entry (the script's directory,
+	 * or the working directory for -m, -c and the REPL) before this one. */
+	if (add_cwd_to_path() < 0) {
+		log_msg(LOG_CRITICAL, "cannot put the working directory on sys.path");
+		return 1;
+	}
+	return Py_RunMain();
 }
 
 void wsgi_thread_begin(void)

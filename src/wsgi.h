@@ -9,6 +9,12 @@
  * calling thread keeps the GIL until wsgi_thread_begin(). */
 int wsgi_init(const struct config *cfg);
 
+/* `wsginit --python ARGS...`: runs ARGS (argv[1..]; argv[0] becomes the
+ * interpreter's path) as `python3 ARGS...` would, on the server's interpreter
+ * configuration and sys.path. Returns the command's exit status (Py_RunMain's);
+ * a bad option exits at once, as python3 does. */
+int wsgi_python(int argc, char **argv);
+
 /* Readies the calling thread to run the app and releases the GIL; every
  * thread that calls wsgi_handle() calls this once first. */
 void wsgi_thread_begin(void);

@@ -7,6 +7,8 @@ that a test can hold a worker in BOOTING long enough to observe /readyz and /liv
   OPS_SLOW_IMPORT_FILE=path  an import sleeps float(<file's content>) seconds when the
                              file exists (so the first worker boots fast and a
                              replacement, forked after the test wrote the file, slowly)
+  OPS_IMPORT_GATE=path       an import waits while the file exists (the test removes it
+                             to let the workers boot)
 """
 import os
 import time
@@ -22,6 +24,9 @@ def _import_delay():
             delay += float(f.read().strip() or 0)
     if delay:
         time.sleep(delay)
+    gate = os.environ.get("OPS_IMPORT_GATE")
+    while gate and os.path.exists(gate):
+        time.sleep(0.01)
 
 
 _import_delay()

@@ -1,100 +1,14 @@
-"""The image under a real engine (`make test-image`, not part of `make test`):
-a private dockerd (own data root and socket under build/docker, no iptables,
-no bridge), a debootstrapped bookworm minbase imported as debian:bookworm-slim
-since no registry is reachable, then the Dockerfile built and run."""
+"""The image under a real engine: it starts, serves, stops cleanly and runs
+locked down; README's recipe and compose.yaml work."""
 import os
-import socket
+import re
 import subprocess
 import textwrap
+import threading
 import time
 import urllib.request
 
-import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STATE = os.path.join(ROOT, "build", "docker")
-SOCKET = "unix://" + os.path.join(STATE, "docker.sock")
-BASE_TAR = os.path.join(STATE, "bookworm-minbase.tar")
-
-
-def docker(*args, check=True, timeout=900):
-    done = subprocess.run(["/usr/bin/docker", "-H", SOCKET, *args], timeout=timeout, capture_output=True,
-                          text=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
-    assert not check or done.returncode == 0, "docker %s:\n%s%s" % (args[0], done.stdout[-3000:], done.stderr)
-    return done
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_200(port, timeout=30.0):
-    """The body of the first 200 answer to GET /."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=2) as r:
-                if r.status == 200:
-                    return r.read().decode()
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError("no 200 on port %d within %ss" % (port, timeout))
-
-
-@pytest.fixture(scope="module")
-def engine():
-    """A private dockerd, stopped by its pid at the end."""
-    os.makedirs(STATE, exist_ok=True)
-    log = open(os.path.join(STATE, "dockerd.log"), "w")
-    dockerd = subprocess.Popen(
-        ["/usr/sbin/dockerd", "--iptables=false", "--bridge=none", "-H", SOCKET,
-         "--data-root", os.path.join(STATE, "data"), "--exec-root", os.path.join(STATE, "exec"),
-         "--pidfile", os.path.join(STATE, "dockerd.pid")], stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while docker("version", check=False).returncode != 0:
-        if dockerd.poll() is not None or time.monotonic() > deadline:
-            dockerd.kill()
-            pytest.fail("THE DOCKER ENGINE DID NOT START; see %s" % log.name)
-        time.sleep(0.2)
-    yield
-    dockerd.terminate()
-    dockerd.wait(timeout=60)
-    log.close()
-    with open("/proc/self/mountinfo") as f:  # dockerd leaves exec/netns/default mounted
-        for target in [line.split()[4] for line in f][::-1]:
-            if target.startswith(STATE + "/"):
-                subprocess.run(["umount", target], check=True)
-
-
-@pytest.fixture(scope="module")
-def image(engine):
-    """The wsginit image built from the Dockerfile, tagged wsginit."""
-    if not os.path.exists(BASE_TAR):
-        target = os.path.join(STATE, "bookworm")
-        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", target],
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["tar", "-C", target, "-cf", BASE_TAR, "."], check=True)
-    if docker("image", "inspect", "debian:bookworm-slim", check=False).returncode != 0:
-        docker("import", BASE_TAR, "debian:bookworm-slim")
-    docker("build", "--network=host", "-t", "wsginit", ROOT)
-    return "wsginit"
-
-
-@pytest.fixture
-def run(engine):
-    """run(*docker_run_args) -> container id; every one is removed at the end."""
-    started = []
-
-    def start(*args):
-        cid = docker("run", "-d", "--network=host", *args).stdout.strip()
-        started.append(cid)
-        return cid
-    yield start
-    for cid in started:
-        print(docker("logs", cid, check=False).stderr)
-        docker("rm", "-f", cid, check=False)
+from conftest import ROOT, SOCKET, docker, free_port, wait_200
 
 
 def app_args(port):
@@ -160,3 +74,35 @@ def test_compose_up_is_healthy_and_down_stops_cleanly(image):
         assert docker("inspect", "-f", "{{.State.ExitCode}}", cid).stdout.strip() == "0"
     finally:
         subprocess.run([*compose, "down"], env=env, timeout=60)
+
+
+def test_readme_stop_timeout_lets_a_long_request_finish(image, run):
+    """Docker kills 10 s after TERM by default; the README's --stop-timeout lets a 12 s
+    request finish within GRACEFUL_TIMEOUT, and the container exits 0."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        stop_timeout = re.search(r"`docker run --stop-timeout (\d+) ", f.read()).group(1)
+    port, admin = free_port(), free_port()
+    cid = run("--stop-timeout", stop_timeout, "-e", "APP=lifecycle:application",
+              "-e", "BIND=127.0.0.1:%d" % port, "-e", "ADMIN_BIND=127.0.0.1:%d" % admin,
+              "-v", os.path.join(ROOT, "tests", "apps") + ":/app:ro", image)
+    wait_200(port)
+    answer = {}
+
+    def slow():
+        with urllib.request.urlopen("http://127.0.0.1:%d/sleep?s=12" % port, timeout=60) as r:
+            answer["status"] = r.status
+    client = threading.Thread(target=slow)
+    client.start()
+    deadline = time.monotonic() + 10
+    while "wsginit_requests_in_flight 1" not in metrics(admin):
+        assert time.monotonic() < deadline, "the slow request never reached the app"
+        time.sleep(0.05)
+    docker("stop", cid)
+    client.join(timeout=60)
+    assert answer.get("status") == 200, "the in-flight request was cut by docker stop"
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", cid).stdout.strip() == "0"
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        return r.read().decode()

@@ -78,13 +78,15 @@ def wait_port(port, proc, host="127.0.0.1", timeout=15.0):
 
 
 class Server:
-    """One running wsginit: .port, .proc, .url(path), .stop() -> (rc, stdout, stderr)."""
+    """One running wsginit: .port, .proc, .url(path), .stop() -> (rc, stdout, stderr).
+    A None in env unsets that variable (BIND=None: HOST/PORT decide, .port is unused)."""
 
     def __init__(self, env, wait=True):
         self.port = free_port()
         full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "BIND": "127.0.0.1:%d" % self.port, "WORKERS": "1", "CHDIR": APPS}
         full.update(env)
+        full = {k: v for k, v in full.items() if v is not None}
         self.env = full
         self.proc = subprocess.Popen([BINARY], env=full, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
@@ -133,11 +135,12 @@ def live():
         s.stop()
 
 
-def run_binary(env, args=(), timeout=30):
-    """Run wsginit to completion (for --check, --print-config, config errors)."""
+def run_binary(env, args=(), timeout=30, input=None):
+    """Run wsginit to completion (for --check, --print-config, --python, config errors)."""
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CHDIR": APPS}
     full.update(env)
-    return subprocess.run([BINARY, *args], env=full, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([BINARY, *args], env=full, capture_output=True, text=True, timeout=timeout,
+                          input=input)
 
 
 def rss_kib(pid):

@@ -1,9 +1,10 @@
-"""enter_rootfs.py ROOT root|nonroot: what a container engine does before it
-starts the entrypoint, without the engine. Run as PID 1 of new pid and mount
-namespaces (unshare --pid --fork --mount): mounts ROOT read-only with proc, a
-small /dev, /dev/shm and /tmp as tmpfs, chroots into it and execs /wsginit,
-which so stays PID 1. 'nonroot' is `docker run --user 65532:65532 --cap-drop
-ALL`: empty bounding set, no groups, uid and gid 65532 before the exec."""
+"""enter_rootfs.py ROOT root|nonroot [ARGS...]: what a container engine does
+before it starts the entrypoint (`docker run image ARGS...`), without the
+engine. Run as PID 1 of new pid and mount namespaces (unshare --pid --fork
+--mount): mounts ROOT read-only with proc, a small /dev, /dev/shm and /tmp as
+tmpfs, chroots into it and execs /wsginit ARGS..., which so stays PID 1.
+'nonroot' is `docker run --user 65532:65532 --cap-drop ALL`: empty bounding
+set, no groups, uid and gid 65532 before the exec."""
 import ctypes
 import os
 import sys
@@ -23,7 +24,7 @@ def mount(source, target, fstype=None, flags=0, data=None):
         raise OSError(err, "mount %s: %s" % (target, os.strerror(err)))
 
 
-def main(root, user):
+def main(root, user, *args):
     mount(root, root, flags=MS_BIND)
     mount(None, root, flags=MS_REMOUNT | MS_BIND | MS_RDONLY)
     mount("proc", root + "/proc", "proc")
@@ -43,7 +44,7 @@ def main(root, user):
         os.setgroups([])
         os.setgid(65532)
         os.setuid(65532)
-    os.execv("/wsginit", ["/wsginit"])
+    os.execv("/wsginit", ["/wsginit", *args])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """build/rootfs run as a container without a daemon: new pid, mount, uts and ipc
 namespaces, the rootfs read-only with tmpfs /tmp, wsginit as PID 1 serving a
 Flask app (Debian's python3-flask copied into the copy of the rootfs). The
-network is the host's, so the test reaches BIND=127.0.0.1:port directly."""
+network is the host's, so the test reaches BIND=127.0.0.1:port directly. Also
+`wsginit --python` there, where no python3 binary exists: the test Django
+project's manage.py (python3-django copied in too)."""
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ from conftest import APPS, ROOT, free_port, wait_port
 
 ENTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "enter_rootfs.py")
 FLASK = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click")
+DJANGO = ("django", "asgiref", "sqlparse", "pytz")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and chroot need root")
@@ -24,17 +27,26 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and chroot
 
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory):
-    """A copy of a fresh build/rootfs with Flask in site-packages and the app in /app."""
+    """A copy of a fresh build/rootfs with Flask and Django in site-packages, the app and
+    the Django project in /app."""
     subprocess.run(["make", "-s", "-C", ROOT, "image-rootfs"], check=True, stdout=subprocess.DEVNULL)
     root = str(tmp_path_factory.mktemp("container") / "rootfs")
     shutil.copytree(os.path.join(ROOT, "build", "rootfs"), root, symlinks=True)
-    for pkg in FLASK:
+    for pkg in FLASK + DJANGO:  # translation sources (.po) left out
         shutil.copytree(os.path.join(DIST_PACKAGES, pkg), os.path.join(root + DIST_PACKAGES, pkg),
-                        ignore=shutil.ignore_patterns("__pycache__"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.po"))
     shutil.copy(os.path.join(APPS, "container_app.py"), root + "/app")
+    shutil.copytree(os.path.join(APPS, "djangoproject"), root + "/app/djangoproject",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     os.mkdir(root + "/proc")
     os.mkdir(root + "/dev")
     return root
+
+
+def entrypoint(root, user, *args):
+    """The command line that runs `/wsginit ARGS...` as PID 1 of a container of root."""
+    return ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--",
+            "/usr/bin/python3", "-I", "-S", ENTER, root, user, *args]
 
 
 def children(pid):
@@ -55,10 +67,8 @@ class Container:
         self.env = {"APP": "container_app:app", "BIND": "127.0.0.1:%d" % self.port,
                     "WORKERS": "2", "CHDIR": "/app", "PYTHONUNBUFFERED": "1",
                     "PYTHONDONTWRITEBYTECODE": "1", **env}
-        self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--",
-             "/usr/bin/python3", "-I", "-S", ENTER, root, user],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(entrypoint(root, user), env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_port(self.port, self.proc)
         self.pid = children(self.proc.pid)[0]
 
@@ -194,3 +204,41 @@ def test_term_finishes_in_flight_requests_then_exits_0(container):
     slow.join()
     assert result == [(200, "slow done")]
     assert rc == 0, err
+
+
+# ---------------------------------------------------------------- wsginit --python
+
+def run_python(root, user, *args, input=None, **env):
+    """`docker run --rm -i image --python ARGS...`: (status, stdout, stderr)."""
+    r = subprocess.run(entrypoint(root, user, "--python", *args), input=input, capture_output=True,
+                       text=True, timeout=120, env={"CHDIR": "/app", "PYTHONDONTWRITEBYTECODE": "1", **env})
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("user", ["root", "nonroot"])
+def test_python_runs_without_a_python3_binary(rootfs, user):
+    assert not os.path.exists(rootfs + "/usr/bin/python3")
+    code = ("import json, os, sys\n"
+            "print(json.dumps([os.getpid(), os.getuid(), sys.path[:2], sys.executable,"
+            " os.path.exists(sys.executable)]))\n"
+            "sys.exit(int(sys.argv[1]))\n")
+    rc, out, err = run_python(rootfs, user, "-c", code, "5")
+    assert (rc, err) == (5, "")
+    assert json.loads(out) == [1, 65532, ["", "/app"], "/usr/bin/python3", False]
+    assert run_python(rootfs, user, "-m", "json.tool", input='{"a": [1]}') == \
+        (0, '{\n    "a": [\n        1\n    ]\n}\n', "")
+    rc, out, err = run_python(rootfs, user, "-c", "import sqlite3, ssl, zoneinfo; 1/0")
+    assert rc == 1 and err.endswith("\nZeroDivisionError: division by zero\n")
+
+
+@pytest.mark.parametrize("user", ["root", "nonroot"])
+def test_python_runs_manage_py_migrate(rootfs, user):
+    rc, out, err = run_python(rootfs, user, "djangoproject/manage.py", "migrate", "--noinput",
+                              DJANGO_DB_PATH="/tmp/db.sqlite3")
+    assert (rc, err) == (0, "")
+    assert "Applying auth.0001_initial... OK" in out and "Applying sessions.0001_initial... OK" in out
+
+
+def test_python_bad_variable_exits_2_with_one_line(rootfs):
+    assert run_python(rootfs, "root", "-c", "print('ran')", THREADS="many") == \
+        (2, "", 'wsginit: THREADS="many" is invalid: expected an integer from 1 to 1024\n')

@@ -1,6 +1,7 @@
 """wsginit's master: forks WORKERS workers, replaces a dead one, stops on TERM/INT,
 and exits 3 when the app cannot be imported."""
 import os
+import shutil
 import signal
 import threading
 import time
@@ -153,6 +154,23 @@ def test_no_new_connections_after_stop(live):
     assert s.proc.wait(timeout=15) == 0
     with pytest.raises(OSError):
         get(port, "/echo", timeout=2)
+
+
+def test_term_during_start_up_is_a_graceful_stop(serve):
+    """A TERM sent once the port answers, while a PRELOAD import is still running, waits
+    for the master (before, it killed the process; as PID 1 it would be dropped)."""
+    gate_dir = conftest.readable_dir("wsginit-gate-")
+    gate = os.path.join(gate_dir, "gate")
+    open(gate, "w").close()
+    try:
+        s = serve(APP="ops:application", PRELOAD="true", OPS_IMPORT_GATE=gate)
+        s.proc.send_signal(signal.SIGTERM)
+        os.unlink(gate)
+        err = s.proc.communicate(timeout=20)[1].decode()
+        assert s.proc.returncode == 0, err[-2000:]
+        assert "Shutting down: exit 0" in err, err[-2000:]
+    finally:
+        shutil.rmtree(gate_dir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("app,needle", [

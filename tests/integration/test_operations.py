@@ -943,6 +943,10 @@ def test_kubernetes_manifest_agrees_with_the_server():
     assert csc["allowPrivilegeEscalation"] is False
     assert csc["capabilities"]["drop"] == ["ALL"] and not csc["capabilities"].get("add")
     assert csc["readOnlyRootFilesystem"] is True
+    # ... with writable temp space: an emptyDir at /tmp (uploads, tempfile)
+    (tmp,) = [m for m in ctr.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+    (vol,) = [v for v in pod.get("volumes", []) if v["name"] == tmp["name"]]
+    assert "emptyDir" in vol and not tmp.get("readOnly"), (tmp, vol)
     assert both["seccompProfile"]["type"] == "RuntimeDefault"
 
     # ports: the app port is PORT, the probes use ADMIN_BIND's port, /livez and /readyz

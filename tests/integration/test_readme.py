@@ -1,8 +1,12 @@
-"""README's variable table is the binary's own table (`wsginit --help`)."""
+"""README's variable table is the binary's own table (`wsginit --help`), and what README's
+"From gunicorn" table says of gunicorn's hooks holds."""
 import os
 import re
 
+import pytest
+
 from conftest import ROOT, run_binary
+from wire import get
 
 
 def table(text):
@@ -32,3 +36,16 @@ def test_help_table_names_every_variable_of_the_design():
                  "LIMIT_REQUEST_FIELD_SIZE", "MAX_BODY_SIZE", "HEALTH_PATH", "ADMIN_BIND",
                  "SHUTDOWN_DELAY", "SECCOMP"):
         assert name in names
+
+
+@pytest.mark.parametrize("preload", ["true", "false"])
+def test_gunicorn_hooks_line(live, preload):
+    """From gunicorn: the app's module code runs in each worker, or once in the master with
+    PRELOAD, where os.register_at_fork(after_in_child=...) runs in each worker (post_fork)."""
+    s = live(APP="atfork:application", PRELOAD=preload, WORKERS="2")
+    imported, after_fork, worker = get(s.port, "/").body.decode().split()
+    assert int(worker) != s.proc.pid
+    if preload == "true":
+        assert (int(imported), after_fork) == (s.proc.pid, worker)
+    else:
+        assert (int(imported), after_fork) == (int(worker), "None")
