@@ -1,12 +1,16 @@
-# The wsginit image: a rootfs with only the binary, the libraries it loads,
-# Debian's Python 3.11 stdlib, tzdata and CA certificates. No shell.
-FROM debian:bookworm-slim AS build
+# The wsginit image: a rootfs with only the binary, the libraries it loads, the
+# embedded Python's stdlib, tzdata and CA certificates. No shell.
+# BASE chooses the Python: debian:bookworm-slim (the default) builds against
+# Debian's 3.11 and its static libpython; python:3.X-slim-bookworm against that
+# image's /usr/local/bin/python3 and its shared libpython (the only one it has).
+ARG BASE=debian:bookworm-slim
+FROM $BASE AS build
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends make
 WORKDIR /src
 COPY Makefile .
-RUN make deps
+RUN make deps PY=$(ls /usr/local/bin/python3 2>/dev/null || echo /usr/bin/python3)
 COPY . .
-RUN make image-rootfs
+RUN make image-rootfs PY=$(ls /usr/local/bin/python3 2>/dev/null || echo /usr/bin/python3)
 
 FROM scratch
 COPY --from=build /src/build/rootfs /

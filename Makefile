@@ -3,24 +3,82 @@
 
 SHELL   := /bin/bash
 CC      := gcc
-PYCONF  := /usr/bin/python3-config
 PYTHON  := /usr/bin/python3
 LLHTTP  := /usr/share/llhttp
-PYLIB    = $(shell $(PYCONF) --configdir)/libpython3.11.a
 LIBDIR  := /usr/lib/x86_64-linux-gnu
+
+# The embedded CPython (3.10 or newer): Debian's 3.11 by default, any other with
+# `make build PY=/path/to/python3.X`. Everything else comes from that interpreter's
+# sysconfig, written to build/python.mk (rewritten only when it changes, so every
+# object that includes Python.h is rebuilt then). PYLINK=static|shared overrides
+# the choice of library: static when the interpreter has libpython*.a, else shared.
+PY      := /usr/bin/python3
+DEBIAN_PY := $(filter /usr/bin/python3%,$(PY))
 
 HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fno-omit-frame-pointer
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror $(HARDEN) -D_GNU_SOURCE \
-           -isystem /usr/include/python3.11 -isystem /usr/share/include/llhttp
-LDFLAGS += -no-pie -Wl,-E -Wl,-z,relro -Wl,-z,now
-LDLIBS   = $(PYLIB) $(LIBDIR)/libcap.a $(LIBDIR)/libseccomp.a \
-           $(LIBDIR)/libexpat.a $(LIBDIR)/libz.a -lpthread -ldl -lutil -lm
+           -isystem $(PY_INCLUDE) -isystem /usr/share/include/llhttp
+LDFLAGS += $(PY_LDFLAGS) -Wl,-z,relro -Wl,-z,now
+LDLIBS   = $(PY_LIB) $(LIBDIR)/libcap.a $(LIBDIR)/libseccomp.a \
+           $(PY_LIBS) -lpthread -ldl -lutil -lm
 
-BUILD_DEPS := gcc make libc6-dev python3-dev libpython3.11-dev libexpat1-dev zlib1g-dev \
+BUILD_DEPS := gcc make libc6-dev $(if $(DEBIAN_PY),python3-dev libpython3.11-dev libexpat1-dev zlib1g-dev) \
               node-llhttp libcap-dev libseccomp-dev
 TEST_DEPS  := python3-pytest python3-flask python3-django python3-yaml curl clang \
               libclang-rt-14-dev slowhttptest wrk libjs-jquery nginx openssl
+
+# build/python.mk: the interpreter's sysconfig as make variables. A copied install
+# (say a pyenv tree moved elsewhere) still reports the paths it was built for, so
+# those under its build-time prefix are moved to where it runs from. (One Python
+# statement a line, each ending in ";": $(shell) joins the lines.)
+define PY_QUERY
+import os, platform, sys, sysconfig;
+v = lambda name: str(sysconfig.get_config_var(name) or "");
+moved = [(v("prefix"), sys.base_prefix), (v("exec_prefix"), sys.base_exec_prefix)];
+here = lambda p: next((new + p[len(old):] for old, new in moved if old and (p + "/").startswith(old + "/")), p);
+first = lambda *paths: next((p for p in paths if os.path.isfile(p)), "");
+libs = lambda *names: {w for n in names for w in v(n).split() if w.startswith("-l")};
+in_libdir = lambda name: here(v("LIBDIR")) + "/" + v(name);
+static = first(here(v("LIBPL")) + "/" + v("LIBRARY"), in_libdir("LIBRARY"));
+link = sys.argv[1] or ("static" if static else "shared");
+print("PY_VERSION :=", platform.python_version());
+print("PY_ERROR :=", "" if sys.version_info >= (3, 10) else "wsginit embeds CPython 3.10 or newer");
+print("PY_EXE :=", sys.executable);
+print("PY_INCLUDE :=", *sorted({sysconfig.get_path("include"), sysconfig.get_path("platinclude")}));
+print("PY_STDLIB :=", sysconfig.get_path("stdlib"));
+print("PY_DYNLOAD :=", here(v("DESTSHARED")));
+print("PY_STATIC_LIB :=", static);
+print("PY_SHARED_LIB :=", v("Py_ENABLE_SHARED") == "1" and first(in_libdir("LDLIBRARY"), in_libdir("INSTSONAME")) or "");
+print("PY_MODLIBS :=", *sorted(w[2:] for w in libs("MODLIBS") - {"-lm"}));
+print("PY_SYSLIBS :=", *sorted(libs("LIBS", "SYSLIBS") - {"-lpthread", "-ldl", "-lutil", "-lm"}));
+print("PY_LINK :=", link if link in ("static", "shared") else "");
+endef
+# Not before python3 is installed: `make build` on a fresh machine runs deps first,
+# then a new make that finds it.
+ifneq ($(shell command -v $(PY)),)
+$(shell mkdir -p build && { $(PY) -c '$(PY_QUERY)' '$(PYLINK)' || echo 'PY_ERROR := not a CPython 3.10 or newer'; } \
+  > build/python.mk.$$$$ && { cmp -s build/python.mk.$$$$ build/python.mk && rm build/python.mk.$$$$ \
+  || mv build/python.mk.$$$$ build/python.mk; })
+include build/python.mk
+endif
+PY_MK   := $(wildcard build/python.mk)
+# Static: the C API resolved from the binary itself (-no-pie -Wl,-E) for extension
+# modules, with the libraries of the modules built into libpython (Debian's: expat,
+# zlib) linked statically too. Shared: libpython found through the rpath.
+ifeq ($(PY_LINK),static)
+PY_LIB     := $(PY_STATIC_LIB)
+PY_LDFLAGS := -no-pie -Wl,-E
+PY_LIBS     = $(strip $(foreach l,$(PY_MODLIBS),$(or $(wildcard $(LIBDIR)/lib$(l).a),-l$(l))) $(PY_SYSLIBS))
+else
+PY_LIB     := $(PY_SHARED_LIB)
+PY_LDFLAGS := -Wl,-rpath,$(patsubst %/,%,$(dir $(PY_SHARED_LIB)))
+endif
+# What a build needs to know before it starts (checked where it is used, so that a
+# make that runs deps first is not stopped by what deps installs).
+PY_CHECK = $(if $(PY_ERROR),$(error PY=$(PY): $(PY_ERROR)))$(if $(PY_VERSION),,$(error \
+           PY=$(PY): no such interpreter))$(if $(PY_LINK),,$(error PYLINK=$(PYLINK): static or shared))$(if \
+           $(PY_LIB),,$(error PY=$(PY): no $(PY_LINK) libpython for $(PY_VERSION)))
 
 SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
@@ -28,17 +86,21 @@ LLOBJ   := $(patsubst %,build/obj/llhttp_%.o,llhttp api http)
 UNIT    := $(patsubst tests/unit/%.c,build/%,$(wildcard tests/unit/test_*.c))
 LIBOBJ  := $(filter-out build/obj/main.o,$(OBJ)) $(LLOBJ)
 
-.PHONY: all build run test test-asan fuzz soak bench clean deps test-deps
+.PHONY: all build run test test-asan test-pythons fuzz soak bench clean deps test-deps
 # The packages go in first, then a new make builds: one started before them
 # has already looked for /usr/share/llhttp/*.c and found nothing.
 all build: deps
 	$(MAKE) build/wsginit
 
 build/wsginit: $(OBJ) $(LLOBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(PY_CHECK)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+build/obj/%.o: src/%.c $(wildcard src/*.h) $(PY_MK) | build/obj
+	$(PY_CHECK)$(CC) $(CFLAGS) -c -o $@ $<
+
+# The interpreter the embedded Python takes as its own (its prefix finds the stdlib,
+# and sys.executable is a real Python for subprocess and multiprocessing).
+build/obj/wsgi.o build/asan/wsgi.o: CFLAGS += -DWSGINIT_PYTHON='"$(PY_EXE)"' -DWSGINIT_PYLINK='"$(PY_LINK)"'
 
 # llhttp is Debian's generated C: compiled as shipped, without our -Werror.
 build/obj/llhttp_%.o: $(LLHTTP)/%.c | build/obj
@@ -53,16 +115,31 @@ build/obj:
 run: build
 	cd examples && APP=hello:app ../build/wsginit
 
+# `make test PY=...`: a Python other than Debian's is tested from a copy that the
+# run-as user can read, with Flask and Django on its path (tests/pythons.py).
+TESTED_PY := $(filter /usr/bin/python3% /opt/wsginit-tests/pythons/%,$(PY))
 test: deps test-deps
+ifeq ($(TESTED_PY),)
+	$(call apt_need,patchelf)
+	py=$$($(PYTHON) tests/pythons.py stage $(PY)) && $(MAKE) test PY=$$py
+else
 	$(MAKE) build $(UNIT) image-rootfs
 	@for t in $(UNIT); do echo "== $$t"; $$t || exit 1; done
 	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(PYTHON) -m pytest -q tests/integration
+endif
+
+# Debian's python3 and each CPython 3.10-3.13 under $(pyenv root)/versions, built in
+# a copy of the tree and run on the HTTP, WSGI, framework and container tests; prints
+# a table of passed, failed and skipped (tests/pythons.py; about a minute a Python).
+test-pythons: deps test-deps
+	$(call apt_need,patchelf)
+	$(PYTHON) tests/pythons.py run
 
 # The whole suite against an ASan+UBSan build (options built in, see
 # tests/sanitizer_options.c).
 ASAN_OBJ := $(OBJ:build/obj/%=build/asan/%) $(LLOBJ:build/obj/%=build/asan/%) build/asan/options.o
-build/asan/%.o: src/%.c $(wildcard src/*.h) | build/asan
+build/asan/%.o: src/%.c $(wildcard src/*.h) $(PY_MK) | build/asan
 	$(CC) $(CFLAGS) -O1 -fsanitize=address,undefined -c -o $@ $<
 build/asan/llhttp_%.o: $(LLHTTP)/%.c | build/asan
 	$(CC) -O1 -g -fsanitize=address,undefined -I/usr/share/include/llhttp -c -o $@ $<
@@ -94,8 +171,8 @@ FUZZ_SECONDS ?= 600
 FUZZFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
              -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp
 LLSRC     := $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
-build/fuzz_http: tests/fuzz/fuzz_http.c src/http.c src/body.c src/http.h src/body.h | build/obj
-	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_http.c src/http.c src/body.c $(LLSRC)
+build/fuzz_http: tests/fuzz/fuzz_http.c src/http.c src/body.c src/trace.c src/http.h src/body.h src/trace.h | build/obj
+	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_http.c src/http.c src/body.c src/trace.c $(LLSRC)
 build/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/cpus.c src/config.h | build/obj
 	clang $(FUZZFLAGS) -o $@ tests/fuzz/fuzz_config.c src/config.c src/cpus.c
 # The response writer's framing, and STATIC_MAP's path checks (no path it
@@ -129,28 +206,35 @@ test-deps:
 	$(call apt_need,$(TEST_DEPS))
 
 # The image's root filesystem: the binary, the libraries ldd names for it and
-# for the stdlib's extension modules, Debian's Python 3.11 stdlib, tzdata, CA
-# certificates, /etc/mime.types and the skeleton in rootfs/. No shell, no package manager.
+# for the stdlib's extension modules, the embedded Python's stdlib (from its
+# sysconfig paths: Debian's 3.11 by default), tzdata, CA certificates,
+# /etc/mime.types and the skeleton in rootfs/. No shell, no package manager.
 .PHONY: image-rootfs test-image
 ROOTFS     := build/rootfs
-IMAGE_DEPS := libpython3.11-stdlib tzdata ca-certificates media-types
+IMAGE_DEPS := $(if $(DEBIAN_PY),libpython3.11-stdlib) tzdata ca-certificates media-types
 # Left out: what a server never imports (tests, venv, docs, curses, readline,
-# NIS, dbm, audio). idlelib, tkinter, lib2to3, ensurepip are other packages.
-PY_SKIP    := /(test|venv|pydoc_data|distutils|curses)(/|$$)|/turtle\.py$$|/sitecustomize\.py$$|/lib-dynload/(_test|_ctypes_test|_xxtestfuzz|xxlimited|_curses|readline|nis|ossaudiodev|_dbm)
+# NIS, dbm, audio, Tk and IDLE, 2to3, ensurepip, a debug build's modules, the
+# static library and its Makefile, bytecode caches, the interpreter's own site-
+# or dist-packages: an app's packages come from its builder stage). Debian ships
+# idlelib, tkinter, lib2to3, ensurepip in other packages; python.org's has them all.
+PY_SKIP    := /(test|tests|idle_test|venv|pydoc_data|distutils|curses|idlelib|tkinter|turtledemo|ensurepip|lib2to3|config-[^/]*|__pycache__|site-packages|dist-packages)(/|$$)|/turtle\.py$$|/sitecustomize\.py$$|\.cpython-[0-9]+d-[^/]*$$|/_sysconfigdata_d_[^/]*$$|/lib-dynload/(_test|_ctypes_test|_xxtestfuzz|xxlimited|_curses|readline|nis|ossaudiodev|_dbm|_gdbm|_tkinter)
 # Copies the host paths read on stdin, as they are (links stay links).
 HOST_COPY  := sed 's|^/||' | tar -C / --no-recursion -cf - -T - | tar -C $(ROOTFS) -xf -
 
 image-rootfs: deps build
+ifeq ($(PY_VERSION),)
+	$(MAKE) image-rootfs # python3 came with deps: a new make reads its sysconfig
+else
 	$(call apt_need,$(IMAGE_DEPS))
 	rm -rf $(ROOTFS) && mkdir -p $(ROOTFS)/usr/lib/ssl $(ROOTFS)/etc/ssl/certs
 	ln -s usr/lib $(ROOTFS)/lib && ln -s usr/lib64 $(ROOTFS)/lib64
 	cp -a rootfs/. $(ROOTFS)/ && install -d -m 1777 $(ROOTFS)/tmp && install -d $(ROOTFS)/app
 	install -s -m 755 build/wsginit $(ROOTFS)/wsginit
-	{ dpkg -L libpython3.11-minimal libpython3.11-stdlib | grep '^/usr/lib/python3.11/' | grep -vE '$(PY_SKIP)'; \
+	{ find $(PY_STDLIB) $(PY_DYNLOAD) -mindepth 1 | grep -vE '^($(PY_STDLIB)|$(PY_DYNLOAD))(/.*)?($(PY_SKIP))' | sort -u; \
 	  dpkg -L tzdata | grep '^/usr/share/zoneinfo/'; } | $(HOST_COPY)
 	@# Each library ldd names (the link and its target), listed beside copy-libs, which an
 	@# app's builder stage runs for its own extension modules; libgcc_s is dlopen()ed by pthread_exit.
-	rootfs/usr/lib/wsginit/copy-libs $(ROOTFS) $(ROOTFS)/wsginit $(ROOTFS)/usr/lib/python3.11/lib-dynload \
+	rootfs/usr/lib/wsginit/copy-libs $(ROOTFS) $(ROOTFS)/wsginit $(ROOTFS)$(PY_DYNLOAD) \
 	  > $(ROOTFS)/usr/lib/wsginit/libs
 	echo $(LIBDIR)/libgcc_s.so.1 | tee -a $(ROOTFS)/usr/lib/wsginit/libs | $(HOST_COPY)
 	@# Debian's own CA list (not this host's local additions); OpenSSL's default file points to it.
@@ -159,8 +243,17 @@ image-rootfs: deps build
 	@# STATIC_MAP's Content-Types.
 	install -m 644 /etc/mime.types $(ROOTFS)/etc/mime.types
 	du -sh $(ROOTFS)
+endif
 
 # The image built and run by a private Docker engine (minutes; not in `make test`).
 test-image: test-deps
 	$(call apt_need,docker.io docker-compose debootstrap)
 	$(PYTHON) -m pytest -q -s tests/image
+
+# examples/kubernetes.yaml played by podman (`podman kube play`) on the image-rootfs
+# image with test apps and Flask (a minute; not in `make test`). Prints its timings;
+# what podman 4.3 cannot do is reported as xfail with the reason.
+.PHONY: test-k8s
+test-k8s: test-deps image-rootfs
+	$(call apt_need,podman catatonit)
+	$(PYTHON) -m pytest -q -s -rxX tests/k8s

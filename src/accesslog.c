@@ -12,9 +12,19 @@
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* Atoms of ours, named as the JSON fields are: %(request_id)s ... */
+enum { A_REQUEST_ID = 256, A_TRACE_ID, A_SPAN_ID, A_QUEUE_US };
+
+static const struct {
+	const char *name;
+	int atom;
+} named[] = {
+	{"request_id", A_REQUEST_ID}, {"trace_id", A_TRACE_ID}, {"span_id", A_SPAN_ID}, {"queue_us", A_QUEUE_US},
+};
+
 /* A literal run of the format, or an atom such as h or {user-agent}i. */
 struct part {
-	char atom;        /* 0 for a literal */
+	int atom;         /* 0 for a literal; gunicorn's letter, or one of ours */
 	const char *text; /* the literal, or the header name of {name}i/o */
 	size_t len;
 };
@@ -24,7 +34,7 @@ static int nparts;
 static bool enabled, json;
 static const char *format; /* ACCESS_LOG_FORMAT, for error lines */
 
-static int add(const char *text, size_t len, char atom, char *err, size_t errlen)
+static int add(const char *text, size_t len, int atom, char *err, size_t errlen)
 {
 	if (nparts == MAX_PARTS) {
 		snprintf(err, errlen, "ACCESS_LOG_FORMAT=\"%s\" is invalid: more than %d atoms and literal runs",
@@ -32,6 +42,14 @@ static int add(const char *text, size_t len, char atom, char *err, size_t errlen
 		return -1;
 	}
 	parts[nparts++] = (struct part){atom, text, len};
+	return 0;
+}
+
+static int named_atom(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof named / sizeof *named; i++)
+		if (strlen(named[i].name) == n && !memcmp(named[i].name, name, n))
+			return named[i].atom;
 	return 0;
 }
 
@@ -62,11 +80,13 @@ int accesslog_init(const struct config *cfg, char *err, size_t errlen)
 			return -1;
 		const char *name = s + 2;
 		size_t n = (size_t)(close - name);
-		int r;
+		int r, atom;
 		if (n > 3 && name[0] == '{' && name[n - 2] == '}' && strchr("io", name[n - 1]))
 			r = add(name + 1, n - 3, name[n - 1], err, errlen);
 		else if (n == 1 && strchr("hlutrmUqHsBbfaTMDLp", name[0]))
 			r = add(NULL, 0, name[0], err, errlen);
+		else if ((atom = named_atom(name, n)))
+			r = add(NULL, 0, atom, err, errlen);
 		else
 			r = add("-", 1, 0, err, errlen); /* unknown atoms print "-", as in gunicorn */
 		if (r < 0)
@@ -168,6 +188,15 @@ static void add_protocol(struct line *l, const struct access *a)
 		line_add(l, "-", 1);
 }
 
+/* s, or "-" when it is empty. */
+static void add_text(struct line *l, const char *s)
+{
+	if (*s)
+		line_add(l, s, strlen(s));
+	else
+		line_add(l, "-", 1);
+}
+
 static void add_atom(struct line *l, const struct access *a, const struct part *p)
 {
 	const struct http_request *r = a->req ? a->req : &(const struct http_request){0};
@@ -210,6 +239,15 @@ static void add_atom(struct line *l, const struct access *a, const struct part *
 	case 'p': line_addf(l, "<%d>", (int)getpid()); break;
 	case 'i': add_req_header(l, a, p->text, p->len); break;
 	case 'o': add_resp_header(l, a, p->text, p->len); break;
+	case A_REQUEST_ID: add_text(l, a->trace ? a->trace->request_id : ""); break;
+	case A_TRACE_ID: add_text(l, a->trace ? a->trace->trace_id : ""); break;
+	case A_SPAN_ID: add_text(l, a->trace ? a->trace->span_id : ""); break;
+	case A_QUEUE_US:
+		if (a->trace && a->trace->queue_us >= 0)
+			line_addf(l, "%lld", (long long)a->trace->queue_us);
+		else
+			line_add(l, "-", 1);
+		break;
 	}
 }
 
@@ -218,6 +256,19 @@ static void add_json_field(struct line *l, const char *key, const char *s, size_
 	line_addf(l, ",\"%s\":\"", key);
 	line_add_json(l, s, n);
 	line_add(l, "\"", 1);
+}
+
+/* Only what the request has: no empty request_id, trace_id or span_id. */
+static void add_json_trace(struct line *l, const struct trace *t)
+{
+	if (t->queue_us >= 0)
+		line_addf(l, ",\"queue_us\":%lld", (long long)t->queue_us);
+	if (t->request_id_len)
+		add_json_field(l, "request_id", t->request_id, t->request_id_len);
+	if (t->trace_id[0]) {
+		add_json_field(l, "trace_id", t->trace_id, 32);
+		add_json_field(l, "span_id", t->span_id, 16);
+	}
 }
 
 static void write_json(const struct access *a)
@@ -241,6 +292,8 @@ static void write_json(const struct access *a)
 	struct http_slice ref = req_header(a, "referer", 7), ua = req_header(a, "user-agent", 10);
 	add_json_field(&l, "referer", b + ref.off, ref.len);
 	add_json_field(&l, "user_agent", b + ua.off, ua.len);
+	if (a->trace)
+		add_json_trace(&l, a->trace);
 	line_addf(&l, ",\"pid\":%d}", (int)getpid());
 	line_write(&l, 1);
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include "config.h"
 #include "http.h"
+#include "trace.h"
 
 #include <stdint.h>
 #include <time.h>
@@ -16,6 +17,7 @@ struct access {
 	int64_t duration_us;
 	const char *head;            /* the response head as sent, for {name}o */
 	size_t head_len;
+	const struct trace *trace;   /* request ID, traceparent ids, queue time; NULL: none */
 };
 
 /* Compiles ACCESS_LOG_FORMAT; -1 with a message in err when it is malformed. */

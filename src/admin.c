@@ -95,6 +95,21 @@ static long rss_bytes(pid_t pid)
 	return rss * sysconf(_SC_PAGESIZE);
 }
 
+/* buckets: one per observation (not cumulative), count of them all, sum in microseconds. */
+static void histogram(struct text *t, const char *name, const char *help, const atomic_ulong *buckets,
+		      unsigned long count, unsigned long long sum_us)
+{
+	unsigned long cumulative = 0;
+	metric(t, name, "histogram", help);
+	for (int b = 0; b < SLOT_BUCKETS; b++) {
+		cumulative += buckets[b];
+		put(t, "%s_bucket{le=\"%g\"} %lu\n", name, slot_bucket_le[b], cumulative);
+	}
+	put(t, "%s_bucket{le=\"+Inf\"} %lu\n", name, count);
+	put(t, "%s_sum %.6f\n", name, sum_us / 1e6);
+	put(t, "%s_count %lu\n", name, count);
+}
+
 static void requests(struct text *t, const struct slot_shared *sum)
 {
 	static const char *const classes[SLOT_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -110,15 +125,11 @@ static void requests(struct text *t, const struct slot_shared *sum)
 					put(t, "wsginit_requests_total{handler=\"%s\",method=\"%s\",status=\"%s\"} %lu\n",
 					    slot_handler_names[h], slot_method_names[m], classes[c], n);
 			}
-	metric(t, "wsginit_request_duration_seconds", "histogram", "Time from a complete request to its last byte sent.");
-	unsigned long cumulative = 0;
-	for (int b = 0; b < SLOT_BUCKETS; b++) {
-		cumulative += sum->buckets[b];
-		put(t, "wsginit_request_duration_seconds_bucket{le=\"%g\"} %lu\n", slot_bucket_le[b], cumulative);
-	}
-	put(t, "wsginit_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", total);
-	put(t, "wsginit_request_duration_seconds_sum %.6f\n", sum->duration_us / 1e6);
-	put(t, "wsginit_request_duration_seconds_count %lu\n", total);
+	histogram(t, "wsginit_request_duration_seconds", "Time from a complete request to its last byte sent.",
+		  sum->buckets, total, sum->duration_us);
+	histogram(t, "wsginit_request_queue_seconds",
+		  "Time app requests waited before the app was called: for an app thread, and before wsginit "
+		  "by a trusted proxy's X-Request-Start.", sum->queue_buckets, sum->queued, sum->queue_us);
 	metric(t, "wsginit_requests_in_flight", "gauge", "Requests the app is running now.");
 	put(t, "wsginit_requests_in_flight %d\n", (int)sum->in_flight);
 	metric(t, "wsginit_response_body_bytes_total", "counter", "Response body bytes sent.");
@@ -127,7 +138,7 @@ static void requests(struct text *t, const struct slot_shared *sum)
 
 static void workers(struct text *t, const struct admin_view *v)
 {
-	static const char *const reasons[RESTART_REASONS] = {"timeout", "crash", "max_requests", "reload"};
+	static const char *const reasons[RESTART_REASONS] = {"timeout", "crash", "max_requests", "reload", "rss"};
 	metric(t, "wsginit_workers", "gauge", "Worker processes alive.");
 	put(t, "wsginit_workers %d\n", v->nworkers);
 	metric(t, "wsginit_worker_restarts_total", "counter", "Workers replaced, by reason.");

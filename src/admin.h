@@ -25,7 +25,7 @@ struct admin_view {
 	double start_time;                 /* seconds since the epoch */
 };
 
-enum { RESTART_TIMEOUT, RESTART_CRASH, RESTART_MAX_REQUESTS, RESTART_RELOAD, RESTART_REASONS };
+enum { RESTART_TIMEOUT, RESTART_CRASH, RESTART_MAX_REQUESTS, RESTART_RELOAD, RESTART_RSS, RESTART_REASONS };
 
 struct admin;
 

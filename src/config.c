@@ -56,8 +56,12 @@ static const struct var vars[] = {
 	 "recycle a worker after N requests (0 = never)"},
 	{"MAX_REQUESTS_JITTER", "0", T_INT, F(max_requests_jitter), 0, 1000000000,
 	 "random extra requests added to MAX_REQUESTS per worker"},
+	{"MAX_RSS", NULL, T_SIZE, F(max_rss), 0, 0,
+	 "recycle a worker whose resident memory passes this size, as MAX_REQUESTS does"},
 	{"PRELOAD", "false", T_BOOL, F(preload), 0, 0,
 	 "import the app in the master before forking (copy-on-write memory)"},
+	{"RELOAD", "false", T_BOOL, F(reload), 0, 0,
+	 "development: roll the workers over when a `*.py` file under the working directory (CHDIR) changes; not with PRELOAD"},
 	{"RUN_AS", NULL, T_RUN_AS, NONE, 0, 0,
 	 "user[:group], names or numbers; 65532:65532 when started as root"},
 	{"CHDIR", NULL, T_DIR, F(chdir), 0, 0, "working directory, also first on sys.path"},
@@ -68,6 +72,9 @@ static const struct var vars[] = {
 	{"ACCESS_LOG", "true", T_BOOL, F(access_log), 0, 0, "access log to stdout"},
 	{"ACCESS_LOG_FORMAT", "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"",
 	 T_STRING, F(access_log_format), 0, 0, "gunicorn's atoms"},
+	{"REQUEST_ID", "false", T_BOOL, F(request_id), 0, 0,
+	 "take the client's X-Request-ID (1-128 of `[A-Za-z0-9._:-]`) or make one; the app, the response "
+	 "and the access log get it"},
 	{"FORWARDED_ALLOW_IPS", "127.0.0.1,::1", T_NETS, NONE, 0, 0,
 	 "trusted proxies: IPs, CIDRs, or *"},
 	{"LIMIT_REQUEST_LINE", "4094", T_INT, F(limit_request_line), 16, 1048576,
@@ -544,6 +551,11 @@ int config_load_from(struct config *cfg, const char *(*get)(const char *),
 		snprintf(bind, sizeof bind, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
 		if (parse_binds(cfg, bind) < 0)
 			return fail(err, errlen, find("HOST"), host, NULL);
+	}
+	if (cfg->reload && cfg->preload) { /* a reload imports the app anew, in new workers */
+		snprintf(err, errlen, "RELOAD=\"%s\" cannot be used with PRELOAD=\"%s\": PRELOAD imports the app "
+			 "once, in the master, and a reload must import it anew", get("RELOAD"), get("PRELOAD"));
+		return -1;
 	}
 	cfg->admin_set = get("ADMIN_BIND") != NULL;
 	if (!cfg->run_as_set && geteuid() == 0) {

@@ -46,7 +46,9 @@ struct config {
 	int threads;
 	double timeout, graceful_timeout, keep_alive, shutdown_delay;
 	long max_requests, max_requests_jitter;
+	uint64_t max_rss; /* 0: unset */
 	bool preload;
+	bool reload;
 	bool run_as_set;
 	uid_t uid;
 	gid_t gid;
@@ -56,6 +58,7 @@ struct config {
 	bool log_json;
 	bool access_log;
 	const char *access_log_format;
+	bool request_id;
 	struct config_net forwarded_allow[CONFIG_MAX_NETS];
 	int nforwarded;
 	int limit_request_line, limit_request_fields, limit_request_field_size;

@@ -7,6 +7,7 @@
 #include "proxy.h"
 #include "response.h"
 #include "slots.h"
+#include "trace.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -39,6 +40,7 @@ struct conn {
 	struct proxy_view pv;     /* the request seen through trusted proxies */
 	struct response resp;
 	struct timespec start;    /* CLOCK_REALTIME when the request was complete */
+	struct trace trace;       /* its request ID, traceparent ids and queue time */
 	struct conn *qnext;       /* in the app-thread queues */
 	bool continue_sent;
 };

@@ -229,6 +229,10 @@ static int on_headers_complete(llhttp_t *ll)
 	struct http_request *r = &p->req;
 	r->method = ll->method;
 	r->minor = ll->http_minor;
+	/* on_version_complete() refused the other versions: this line had none,
+	 * which llhttp takes as HTTP/0.9 (no headers, no status line back). */
+	if (ll->http_major != 1)
+		return refuse(p, 400, "request line without an HTTP version");
 	if (r->method == HTTP_CONNECT)
 		return refuse(p, 405, "CONNECT");
 	if (r->minor == 1 && p->req.host < 0)

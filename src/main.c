@@ -52,8 +52,10 @@ int main(int argc, char **argv)
 		proctitle_init(argc, argv);
 	if (!strcmp(opt, "--help"))
 		return usage(stdout, EXIT_OK);
+	char python_about[300];
+	wsgi_describe(python_about, sizeof python_about);
 	if (!strcmp(opt, "--version"))
-		return printf("wsginit %s\n", WSGINIT_VERSION) < 0;
+		return printf("wsginit %s with %s\n", WSGINIT_VERSION, python_about) < 0;
 
 	static struct config cfg;
 	char err[512];
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
 		cfg.log_level = LOG_WARNING; /* the command's stderr is its own: no info lines */
 	log_init(&cfg);
 	if (!strcmp(opt, "--print-config")) {
+		printf("# wsginit %s with %s\n", WSGINIT_VERSION, python_about);
 		config_print(&cfg, stdout);
 		return EXIT_OK;
 	}
@@ -83,7 +86,7 @@ int main(int argc, char **argv)
 		return privs_drop(&cfg) < 0 ? EXIT_ERROR : wsgi_python(argc - 1, argv + 1);
 
 	static struct listener ls[CONFIG_MAX_BINDS];
-	log_msg(LOG_INFO, "Starting wsginit %s", WSGINIT_VERSION);
+	log_msg(LOG_INFO, "Starting wsginit %s with %s", WSGINIT_VERSION, python_about);
 	master_hold_signals();
 	int nls = listen_open(&cfg, ls);
 	struct admin *admin = NULL;

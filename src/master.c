@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "proctitle.h"
+#include "reload.h"
 #include "slots.h"
 #include "worker.h"
 #include "wsgi.h"
@@ -25,6 +26,7 @@
 #define ABORT_GRACE 2.0       /* after SIGABRT for the tracebacks, SIGKILL */
 #define BACKOFF_MAX 10.0
 #define MAX_TARGET 1024
+#define RELOAD_QUIET 0.2 /* RELOAD: an editor's save or a checkout is one change */
 
 enum { RUNNING, DELAYING, GRACEFUL, FAST }; /* in this order: a stop only escalates */
 /* A slot's life: booting (importing the app), ready, retiring (asked for a
@@ -53,6 +55,9 @@ struct master {
 	int sigfd, notes[2];
 	int state, exit_code, target, generation, numbers;
 	double now, respawn_at, backoff, delay_until;
+	struct reload *reload; /* RELOAD's watcher, or NULL */
+	double reload_at;      /* the rollover once the files are quiet; 0: none due */
+	char changed[512];     /* the last file changed, for the log */
 };
 
 static double now_s(void)
@@ -79,6 +84,8 @@ static void spawn(struct master *m)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(m->sigfd);
 		close(m->notes[0]);
+		if (m->reload)
+			close(reload_fd(m->reload));
 		prctl(PR_SET_PDEATHSIG, SIGTERM); /* orphaned workers drain and go */
 		wsgi_after_fork_child();
 		_exit(worker_run(&a));
@@ -194,7 +201,7 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	if (s->aborted)
 		m->restarts[RESTART_TIMEOUT]++;
 	else if (s->state == RETIRING)
-		m->restarts[RESTART_MAX_REQUESTS]++;
+		m->restarts[s->reason]++;
 	else if (!expected && m->state <= DELAYING)
 		m->restarts[RESTART_CRASH]++;
 	else if (s->reason >= 0)
@@ -222,11 +229,16 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	s->pid = 0;
 }
 
-/* Reaps every child: workers, and orphans re-parented to us (PID 1, subreaper). */
+static void on_notes(struct master *m);
+
+/* Reaps every child: workers, and orphans re-parented to us (PID 1, subreaper).
+ * The notes first: a worker that retired (MAX_REQUESTS, MAX_RSS) wrote so before
+ * it exited, and must not be counted as a crash. */
 static void reap(struct master *m)
 {
 	int status;
 	pid_t pid;
+	on_notes(m);
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct slot *s = NULL;
 		for (int i = 0; i < SLOTS_MAX && !s; i++)
@@ -248,6 +260,16 @@ static void resize(struct master *m, int delta)
 	log_msg(LOG_INFO, "Number of workers: %d", target);
 }
 
+/* HUP or RELOAD: a new generation of workers; the old one stops once it is ready. */
+static void roll_over(struct master *m, const char *why)
+{
+	if (m->state != RUNNING)
+		return;
+	m->generation++;
+	log_msg(LOG_INFO, "%s: starting new workers%s", why, m->cfg->preload
+		? " (PRELOAD: the app imported at start is kept)" : " that import the app anew");
+}
+
 static void on_signal(struct master *m, int sig)
 {
 	switch (sig) {
@@ -266,13 +288,7 @@ static void on_signal(struct master *m, int sig)
 		break;
 	case SIGINT:
 	case SIGQUIT: stop(m, FAST); break;
-	case SIGHUP:
-		if (m->state == RUNNING) {
-			m->generation++;
-			log_msg(LOG_INFO, "Hang up: starting new workers%s", m->cfg->preload
-				? " (PRELOAD: the app imported at start is kept)" : " that import the app anew");
-		}
-		break;
+	case SIGHUP: roll_over(m, "Hang up"); break;
 	case SIGTTIN: resize(m, 1); break;
 	case SIGTTOU: resize(m, -1); break;
 	case SIGUSR1: log_msg(LOG_INFO, "USR1: logs go to stdout and stderr, nothing to reopen"); break;
@@ -289,8 +305,23 @@ static void on_notes(struct master *m)
 		struct slot *s = &m->slots[msg.slot];
 		if (msg.note == NOTE_READY && s->state == BOOTING)
 			s->state = READY;
-		else if (msg.note == NOTE_RETIRE && s->state == READY)
+		else if ((msg.note == NOTE_RETIRE || msg.note == NOTE_RETIRE_RSS) && s->state == READY) {
 			s->state = RETIRING;
+			s->reason = msg.note == NOTE_RETIRE_RSS ? RESTART_RSS : RESTART_MAX_REQUESTS;
+		}
+	}
+}
+
+/* RELOAD: reads what changed, and rolls over once the files are quiet. */
+static void on_changes(struct master *m, bool readable)
+{
+	if (readable && reload_read(m->reload, m->changed, sizeof m->changed) > 0)
+		m->reload_at = m->now + RELOAD_QUIET;
+	if (m->reload_at && m->now >= m->reload_at) {
+		char why[600];
+		snprintf(why, sizeof why, "RELOAD: %s changed", m->changed);
+		m->reload_at = 0;
+		roll_over(m, why);
 	}
 }
 
@@ -388,6 +419,8 @@ static int wait_ms(const struct master *m)
 		ms = (m->respawn_at - m->now) * 1000 + 1;
 	if (m->state == DELAYING && (m->delay_until - m->now) * 1000 + 1 < ms)
 		ms = (m->delay_until - m->now) * 1000 + 1;
+	if (m->reload_at && (m->reload_at - m->now) * 1000 + 1 < ms)
+		ms = (m->reload_at - m->now) * 1000 + 1;
 	return ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
 }
 
@@ -400,25 +433,28 @@ int master_run(const struct config *cfg, const struct listener *ls, int nls, str
 	m = (struct master){.cfg = cfg, .ls = ls, .nls = nls, .admin = admin, .statics = statics,
 			    .target = cfg->workers,
 			    .now = now_s(), .start_time = wall.tv_sec + wall.tv_nsec / 1e9};
-	if (setup(&m) < 0)
+	if (setup(&m) < 0 || (cfg->reload && !(m.reload = reload_open("."))))
 		return EXIT_ERROR;
 	proctitle_set("wsginit: master [%s]", cfg->app);
 	log_msg(LOG_INFO, "Starting %d workers (%d thread%s each)", cfg->workers, cfg->threads,
 		cfg->threads > 1 ? "s" : "");
 	while (m.state == RUNNING || count(&m, any) > 0) {
 		maintain(&m);
-		struct pollfd p[2 + 1 + ADMIN_CONNS] = {{.fd = m.sigfd, .events = POLLIN},
-							 {.fd = m.notes[0], .events = POLLIN}};
-		int np = 2 + (admin ? admin_fds(admin, p + 2) : 0);
+		struct pollfd p[3 + 1 + ADMIN_CONNS] = {{.fd = m.sigfd, .events = POLLIN},
+							 {.fd = m.notes[0], .events = POLLIN},
+							 {.fd = m.reload ? reload_fd(m.reload) : -1, .events = POLLIN}};
+		int np = 3 + (admin ? admin_fds(admin, p + 3) : 0);
 		poll(p, (nfds_t)np, wait_ms(&m));
 		m.now = now_s();
 		struct signalfd_siginfo si;
 		while (read(m.sigfd, &si, sizeof si) == sizeof si)
 			on_signal(&m, (int)si.ssi_signo);
 		on_notes(&m);
+		if (m.reload)
+			on_changes(&m, p[2].revents);
 		check_timeouts(&m);
 		if (admin)
-			serve_admin(&m, p + 2, np - 2);
+			serve_admin(&m, p + 3, np - 3);
 		if (m.state == DELAYING && m.now >= m.delay_until)
 			stop(&m, GRACEFUL);
 	}

@@ -153,25 +153,30 @@ void proxy_apply(const struct config *cfg, const struct sockaddr *peer, const ch
 	out->prefix = (struct http_slice){0, 0};
 	if (!config_forwarded_allowed(cfg, peer))
 		return;
-	struct http_slice fwd = header(buf, req, "forwarded"), xff = header(buf, req, "x-forwarded-for");
+	/* The X-Forwarded-* family when any of it is there, else Forwarded: never
+	 * merged. Proxies set X-Forwarded-For (nginx, ingress-nginx, cloud load
+	 * balancers) and most pass a client's own Forwarded on untouched. */
+	struct http_slice xff = header(buf, req, "x-forwarded-for"), fwd = header(buf, req, "forwarded");
+	struct http_slice xfp = header(buf, req, "x-forwarded-proto");
+	struct http_slice xfpl = header(buf, req, "x-forwarded-protocol");
+	struct http_slice xfs = header(buf, req, "x-forwarded-ssl");
 	size_t n;
 	const char *s;
-	if (fwd.len) {
+	struct http_slice h;
+	if (xff.len || xfp.len || xfpl.len || xfs.len) {
+		if (xff.len)
+			walk_lines(cfg, buf, req, "x-forwarded-for", false, out);
+		if ((h = xfp.len ? xfp : xfpl).len)
+			out->https = (s = last(buf, h, &n), is(s, n, "https"));
+		else if (xfs.len)
+			out->https = is(buf + xfs.off, xfs.len, "on");
+	} else if (fwd.len) {
 		walk_lines(cfg, buf, req, "forwarded", true, out);
 		s = last(buf, fwd, &n);
 		size_t plen;
 		const char *proto = param(s, n, "proto", &plen);
 		out->https = proto && is(proto, plen, "https");
-	} else if (xff.len) {
-		walk_lines(cfg, buf, req, "x-forwarded-for", false, out);
 	}
-	struct http_slice h;
-	if (!fwd.len && (h = header(buf, req, "x-forwarded-proto")).len)
-		out->https = (s = last(buf, h, &n), is(s, n, "https"));
-	else if (!fwd.len && (h = header(buf, req, "x-forwarded-protocol")).len)
-		out->https = (s = last(buf, h, &n), is(s, n, "https"));
-	else if (!fwd.len && (h = header(buf, req, "x-forwarded-ssl")).len)
-		out->https = is(buf + h.off, h.len, "on");
 	h = header(buf, req, "x-forwarded-prefix");
 	if (!h.len)
 		h = header(buf, req, "script-name");

@@ -120,7 +120,7 @@ static const char *src_data(const struct response_src *s)
 static void reset_head(struct response *r)
 {
 	r->head_len = 0;
-	r->has_length = r->has_date = r->has_server = r->stream = false;
+	r->has_length = r->has_date = r->has_server = r->has_request_id = r->stream = false;
 	r->length = 0;
 }
 
@@ -147,6 +147,8 @@ void response_begin(struct response *r, int method, int minor, bool keep)
 	r->http10 = minor == 0;
 	r->keep = keep;
 	r->head_done = r->ended = r->chunk_open = r->cut = false;
+	r->request_id = NULL;
+	r->request_id_len = 0;
 	r->framing = FRAME_NONE;
 	r->queued = r->sent = 0;
 	r->head_sent = 0;
@@ -205,6 +207,12 @@ enum response_refusal response_status(struct response *r, const char *s, size_t 
 	return REFUSE_NONE;
 }
 
+void response_request_id(struct response *r, const char *id, size_t n)
+{
+	r->request_id = id;
+	r->request_id_len = n;
+}
+
 void response_status_code(struct response *r, int code)
 {
 	char line[96];
@@ -248,6 +256,7 @@ enum response_refusal response_header(struct response *r, const char *name, size
 	}
 	r->has_date |= named(name, nn, NAME("date"));
 	r->has_server |= named(name, nn, NAME("server"));
+	r->has_request_id |= named(name, nn, NAME("x-request-id"));
 	head_add(r, name, nn);
 	head_add(r, ": ", 2);
 	head_add(r, value, vn);
@@ -267,6 +276,11 @@ void response_head_end(struct response *r, bool known, uint64_t length)
 		return;
 	if (!r->has_server)
 		head_adds(r, "Server: wsginit\r\n");
+	if (r->request_id_len && !r->has_request_id) {
+		head_adds(r, "X-Request-ID: ");
+		head_add(r, r->request_id, r->request_id_len);
+		head_add(r, "\r\n", 2);
+	}
 	if (!r->has_date) {
 		head_adds(r, "Date: ");
 		head_add(r, http_date(), 29);

@@ -64,7 +64,9 @@ struct response {
 	bool ended;           /* the producer added its last byte */
 	bool chunk_open;      /* a chunk's data went out without its closing CRLF */
 	bool cut;             /* abandoned: nothing more goes out, the connection closes */
-	bool has_length, has_date, has_server;
+	bool has_length, has_date, has_server, has_request_id;
+	const char *request_id; /* sent as X-Request-ID unless the producer set one */
+	size_t request_id_len;
 	enum response_framing framing;
 	uint64_t length;      /* the Content-Length sent, under FRAME_LENGTH */
 	uint64_t queued;      /* body bytes accepted */
@@ -83,6 +85,10 @@ void response_free(struct response *r);
  * keep: the request allows another after it. What the last one left queued
  * is dropped. A status comes next, then headers. */
 void response_begin(struct response *r, int method, int minor, bool keep);
+
+/* REQUEST_ID: the head gets X-Request-ID: id (kept by reference until the
+ * head is complete), unless the producer sets its own. */
+void response_request_id(struct response *r, const char *id, size_t n);
 
 /* The status line from "NNN Reason" (the app's text), or from a code. */
 enum response_refusal response_status(struct response *r, const char *line, size_t n);

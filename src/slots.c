@@ -36,18 +36,34 @@ static int method_index(int m)
 	return 7;
 }
 
+/* The one bucket of a time, SLOT_BUCKETS past the last bound (+Inf only). */
+static int bucket(int64_t us)
+{
+	int b = 0;
+	while (b < SLOT_BUCKETS && us > slot_bucket_le[b] * 1e6)
+		b++;
+	return b;
+}
+
 void slots_count(struct slot_shared *s, enum slot_handler handler, int method, int status, uint64_t bytes,
 		 int64_t duration_us)
 {
 	int cls = status >= 100 && status < 600 ? status / 100 - 1 : 4;
-	int b = 0;
-	while (b < SLOT_BUCKETS && duration_us > slot_bucket_le[b] * 1e6)
-		b++;
+	int b = bucket(duration_us);
 	atomic_fetch_add_explicit(&s->requests[handler][method_index(method)][cls], 1, memory_order_relaxed);
 	if (b < SLOT_BUCKETS)
 		atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->duration_us, (unsigned long long)duration_us, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->bytes_sent, bytes, memory_order_relaxed);
+}
+
+void slots_count_queue(struct slot_shared *s, int64_t queue_us)
+{
+	int b = bucket(queue_us);
+	if (b < SLOT_BUCKETS)
+		atomic_fetch_add_explicit(&s->queue_buckets[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->queued, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->queue_us, (unsigned long long)queue_us, memory_order_relaxed);
 }
 
 void slots_add(struct slot_shared *dst, const struct slot_shared *src)
@@ -58,6 +74,10 @@ void slots_add(struct slot_shared *dst, const struct slot_shared *src)
 				dst->requests[h][m][c] += src->requests[h][m][c];
 	for (int b = 0; b < SLOT_BUCKETS; b++)
 		dst->buckets[b] += src->buckets[b];
+	for (int b = 0; b < SLOT_BUCKETS; b++)
+		dst->queue_buckets[b] += src->queue_buckets[b];
+	dst->queued += src->queued;
+	dst->queue_us += src->queue_us;
 	dst->duration_us += src->duration_us;
 	dst->bytes_sent += src->bytes_sent;
 	dst->in_flight += src->in_flight;

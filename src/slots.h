@@ -26,6 +26,9 @@ struct slot_shared {
 	atomic_ulong requests[SLOT_HANDLERS][SLOT_METHODS][SLOT_CLASSES];
 	atomic_ulong buckets[SLOT_BUCKETS]; /* not cumulative: one bucket a request */
 	atomic_ullong duration_us, bytes_sent;
+	atomic_ulong queue_buckets[SLOT_BUCKETS]; /* app requests' queue time, the same buckets */
+	atomic_ulong queued;                      /* app requests whose queue time was counted */
+	atomic_ullong queue_us;
 };
 
 struct slots {
@@ -33,7 +36,7 @@ struct slots {
 	struct slot_shared slot[SLOTS_MAX];
 };
 
-enum slot_note { NOTE_READY = 1, NOTE_RETIRE = 2 };
+enum slot_note { NOTE_READY = 1, NOTE_RETIRE = 2, NOTE_RETIRE_RSS = 3 }; /* retire: MAX_REQUESTS, MAX_RSS */
 
 /* One message on the notes pipe; small enough to be written atomically. */
 struct slot_msg {
@@ -50,6 +53,9 @@ long long slots_now_ms(void);
 /* Counts one finished response in s (method: llhttp's, or -1 when unknown). */
 void slots_count(struct slot_shared *s, enum slot_handler handler, int method, int status, uint64_t bytes,
 		 int64_t duration_us);
+
+/* Counts one app request's queue time in s. */
+void slots_count_queue(struct slot_shared *s, int64_t queue_us);
 
 /* Adds src's counters into dst (the master's sum of workers gone). */
 void slots_add(struct slot_shared *dst, const struct slot_shared *src);

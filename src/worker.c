@@ -33,12 +33,20 @@
 #define LINGER_TIMEOUT 2.0 /* to let a refused client read its 4xx */
 #define ACCEPT_PAUSE 0.1   /* after EMFILE: accept again later, do not spin */
 #define SPARE_BUFS 64
+#define RSS_INTERVAL 0.001 /* MAX_RSS: resident memory is read at most this often */
 
 #define CONN_OF(t) ((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
 /* The timer lists: each has one fixed timeout. */
 enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, NLISTS };
 
+/* The thread contract: the loop thread owns every field. App threads
+ * (THREADS > 1) read cfg and args; under mu they take conns from queue, give
+ * them back on finished and read quit; with atomics they pick their
+ * busy_since slot (next_thread), write it, and count me->in_flight. A conn
+ * belongs to one thread at a time: an app thread's between hand_off() and
+ * on_done(), the loop's otherwise (the response budget it points to is
+ * atomic). */
 struct worker {
 	const struct config *cfg;
 	const struct worker_args *args;
@@ -52,12 +60,16 @@ struct worker {
 	struct response_budget budget;
 	size_t head_max;
 	int nconns;
-	atomic_bool stopping; /* read by app threads for Connection: close */
-	bool stop_asked, drained, idle_closed, accepting;
+	bool stopping, stop_asked, drained, idle_closed, accepting;
 	double emfile_logged;
 	long served, max_requests;
+	int statm;          /* MAX_RSS: /proc/self/statm, opened before seccomp; -1 when unset */
+	double rss_next;    /* the loop's clock of the next MAX_RSS check */
+	bool rss_due;       /* a response ended since the last check */
+	uint64_t page_size;
 	char *spare; /* free read buffers, linked through their first bytes */
 	int nspare;
+	struct trace_random ids; /* REQUEST_ID: the bytes of the IDs it makes */
 	/* app threads (THREADS > 1) */
 	pthread_t *threads;
 	pthread_mutex_t mu;
@@ -183,6 +195,8 @@ static void account(struct worker *w, struct conn *c, bool whole)
 	int64_t us = since_us(&c->start);
 	int status = logged_status(r, whole);
 	slots_count(w->me, c->handler, refusal ? -1 : c->parser.req.method, status, r->sent, us);
+	if (c->handler == HANDLER_APP && c->trace.queue_us >= 0)
+		slots_count_queue(w->me, c->trace.queue_us);
 	if (c->handler == HANDLER_HEALTH) { /* probes every few seconds: not access-log material */
 		if (log_enabled(LOG_DEBUG))
 			log_msg(LOG_DEBUG, "%s %s -> %d", c->remote[0] ? c->remote : "unix", w->cfg->health_path,
@@ -202,6 +216,7 @@ static void account(struct worker *w, struct conn *c, bool whole)
 		.duration_us = us,
 		.head = r->head,
 		.head_len = r->head_len,
+		.trace = refusal ? NULL : &c->trace,
 	};
 	accesslog_write(&a);
 }
@@ -219,6 +234,7 @@ static void linger(struct worker *w, struct conn *c)
 /* After a response: false when the connection was closed. */
 static bool next_request(struct worker *w, struct conn *c)
 {
+	w->rss_due = true;
 	if (w->max_requests && ++w->served >= w->max_requests && !w->stopping) {
 		/* The master forks the replacement now; until it is up, new
 		 * connections wait in the backlog or go to the other workers. */
@@ -319,6 +335,7 @@ static void answer_health(struct worker *w, struct conn *c)
 /* Runs the app on c, with the table showing since when this thread is busy. */
 static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
 {
+	trace_app_called(&c->trace, &c->start);
 	atomic_fetch_add(&w->me->in_flight, 1);
 	atomic_store(busy, slots_now_ms());
 	wsgi_handle(c);
@@ -327,6 +344,17 @@ static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
 }
 
 static void hand_off(struct worker *w, struct conn *c);
+
+/* Its request ID (sent back), traceparent, and a trusted proxy's X-Request-Start
+ * (the trust checked only when there is one). */
+static void begin_trace(struct worker *w, struct conn *c)
+{
+	trace_begin(&c->trace, c->buf, &c->parser.req, w->cfg->request_id ? &w->ids : NULL);
+	if (c->trace.request_start.len && config_forwarded_allowed(w->cfg, (const struct sockaddr *)&c->peer))
+		trace_front(&c->trace, c->buf, &c->start);
+	if (c->trace.request_id_len)
+		response_request_id(&c->resp, c->trace.request_id, c->trace.request_id_len);
+}
 
 /* A complete request: its response is begun here, whoever produces it. */
 static bool dispatch(struct worker *w, struct conn *c)
@@ -339,6 +367,7 @@ static bool dispatch(struct worker *w, struct conn *c)
 	response_begin(&c->resp, req->method, req->minor,
 		       req->keep_alive && w->cfg->keep_alive > 0 && !w->stopping && !last);
 	proxy_apply(w->cfg, (const struct sockaddr *)&c->peer, c->remote, c->buf, req, &c->pv);
+	begin_trace(w, c);
 	if (is_health(w, c)) {
 		c->handler = HANDLER_HEALTH;
 		answer_health(w, c);
@@ -718,11 +747,36 @@ static void beat(struct worker *w)
 	atomic_store(&w->me->busy_since_ms, oldest);
 }
 
+/* MAX_RSS, after a turn of the loop that ended a response, at most every
+ * RSS_INTERVAL (one pread): past it, the worker retires as at MAX_REQUESTS.
+ * A worker serves once at least, even when it starts above the limit. */
+static void check_rss(struct worker *w)
+{
+	char buf[128], *end;
+	if (w->statm < 0 || !w->rss_due || w->stopping || w->loop.now < w->rss_next)
+		return;
+	w->rss_next = w->loop.now + RSS_INTERVAL;
+	w->rss_due = false;
+	ssize_t n = pread(w->statm, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	strtoull(buf, &end, 10); /* size, then resident, in pages */
+	uint64_t rss = strtoull(end, NULL, 10) * w->page_size;
+	if (rss <= w->cfg->max_rss)
+		return;
+	log_msg(LOG_INFO, "Worker's resident memory (%.1f MiB) passed MAX_RSS (%.1f MiB): restarting",
+		rss / 1048576.0, w->cfg->max_rss / 1048576.0);
+	note(w, NOTE_RETIRE_RSS);
+	w->stopping = true;
+}
+
 static void before_sleep(struct loop *l)
 {
 	struct worker *w = l->owner;
 	beat(w);
 	wsgi_collect();
+	check_rss(w);
 	if ((w->stop_asked || w->stopping) && !w->drained)
 		begin_stop(w);
 	if (w->stop_asked && !w->idle_closed) /* also after a MAX_REQUESTS stop began */
@@ -784,6 +838,10 @@ int worker_run(const struct worker_args *a)
 	w.head_max = (size_t)cfg->limit_request_line +
 		     (size_t)cfg->limit_request_fields * ((size_t)cfg->limit_request_field_size + 4) + READ_BUF;
 	w.budget.limit = cfg->response_buffer;
+	w.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	w.statm = cfg->max_rss ? open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : -1;
+	if (cfg->max_rss && w.statm < 0)
+		log_msg(LOG_WARNING, "MAX_RSS is not checked: /proc/self/statm: %s", strerror(errno));
 	unsigned long jitter = 0; /* each worker its own, so they do not restart together */
 	if (cfg->max_requests_jitter && getrandom(&jitter, sizeof jitter, 0) != sizeof jitter)
 		jitter = (unsigned long)getpid();

@@ -21,7 +21,7 @@
 static const struct config *cfg;
 static PyObject *app, *base_env, *format_exception, *https;
 static PyObject *k_scheme, *k_close, *k_method, *k_script, *k_path, *k_query, *k_protocol, *k_ctype, *k_clen,
-	*k_remote_addr, *k_remote_port, *k_server_name, *k_server_port, *k_input;
+	*k_remote_addr, *k_remote_port, *k_server_name, *k_server_port, *k_input, *k_request_id;
 static PyObject *proto[2], *methods[64];
 static bool started;
 static __thread PyThreadState *tstate;
@@ -290,7 +290,9 @@ static void release_pending(void)
 /* The bytes of a str that is all latin-1, else NULL with a Python error. */
 static const char *latin1(PyObject *s, Py_ssize_t *n, const char *what)
 {
-	if (!PyUnicode_Check(s) || PyUnicode_READY(s) < 0 || PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
+	/* PyUnicode_GetLength() readies a legacy string on 3.10 and 3.11 (what the
+	 * deprecated PyUnicode_READY() did) and is a plain length from 3.12. */
+	if (!PyUnicode_Check(s) || PyUnicode_GetLength(s) < 0 || PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
 		if (!PyErr_Occurred())
 			PyErr_Format(PyExc_TypeError, "%s must be a latin-1 str, not %R", what, s);
 		return NULL;
@@ -427,11 +429,12 @@ static PyObject *start_response(Starter *self, PyObject *args, PyObject *kw)
 	if (exc_info != Py_None) {
 		PyObject *t, *v, *tb;
 		if (x->r->head_done && PyArg_ParseTuple(exc_info, "OOO", &t, &v, &tb)) {
-			Py_INCREF(t);
-			Py_INCREF(v);
-			Py_XINCREF(tb == Py_None ? NULL : tb);
-			PyErr_Restore(t, v, tb == Py_None ? NULL : tb);
-			return NULL; /* too late to change the status: re-raise, per PEP 3333 */
+			/* Too late to change the status: `raise v.with_traceback(tb)`, per PEP 3333. */
+			if (!PyExceptionInstance_Check(v))
+				PyErr_Format(PyExc_TypeError, "start_response: exc_info[1] is not an exception: %R", v);
+			else if (tb == Py_None || PyException_SetTraceback(v, tb) == 0)
+				PyErr_SetObject((PyObject *)Py_TYPE(v), v);
+			return NULL;
 		}
 		if (PyErr_Occurred())
 			return NULL;
@@ -588,6 +591,8 @@ static PyObject *build_environ(struct conn *c, const struct proxy_view *pv, PyOb
 	    set_steal(env, k_remote_addr, PyUnicode_FromString(pv->remote)) < 0 ||
 	    set_steal(env, k_remote_port, PyUnicode_FromString(c->remote_port)) < 0 ||
 	    add_server(env, c, buf, req) < 0 || add_headers(env, buf, req) < 0 ||
+	    (c->trace.request_id_len && set_steal(env, k_request_id, PyUnicode_DecodeLatin1(
+			c->trace.request_id, (Py_ssize_t)c->trace.request_id_len, NULL)) < 0) ||
 	    PyDict_SetItem(env, k_input, input) < 0)
 		goto fail;
 	/* A chunked body was read whole: tell apps that go by CONTENT_LENGTH. */
@@ -789,12 +794,14 @@ static const char loader[] =
 
 static PyObject *load_app(const char *spec)
 {
-	PyObject *globals = PyDict_New(), *rc = NULL, *load = NULL, *obj = NULL;
-	if (globals && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+	PyObject *globals = PyDict_New(), *builtins = PyImport_ImportModule("builtins");
+	PyObject *rc = NULL, *load = NULL, *obj = NULL;
+	if (globals && builtins && PyDict_SetItemString(globals, "__builtins__", builtins) == 0)
 		rc = PyRun_String(loader, Py_file_input, globals, globals);
 	if (rc && (load = PyDict_GetItemString(globals, "load")))
 		obj = PyObject_CallFunction(load, "s", spec);
 	Py_XDECREF(rc);
+	Py_XDECREF(builtins);
 	Py_XDECREF(globals);
 	return obj;
 }
@@ -807,7 +814,7 @@ static int intern_all(void)
 		{&k_clen, "CONTENT_LENGTH"}, {&k_remote_addr, "REMOTE_ADDR"}, {&k_remote_port, "REMOTE_PORT"},
 		{&k_server_name, "SERVER_NAME"}, {&k_server_port, "SERVER_PORT"}, {&k_input, "wsgi.input"},
 		{&proto[0], "HTTP/1.0"}, {&proto[1], "HTTP/1.1"}, {&https, "https"},
-		{&k_scheme, "wsgi.url_scheme"}, {&k_close, "close"},
+		{&k_scheme, "wsgi.url_scheme"}, {&k_close, "close"}, {&k_request_id, "HTTP_X_REQUEST_ID"},
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		if (!(*keys[i].key = PyUnicode_InternFromString(keys[i].s)))
@@ -846,9 +853,20 @@ static int make_base_env(void)
 	return rc;
 }
 
-/* Debian's interpreter: its prefix finds the stdlib, and sys.executable is a
- * real Python for subprocess and multiprocessing. */
-#define PYTHON "/usr/bin/python3"
+/* The interpreter built against (the Makefile's PY: Debian's /usr/bin/python3
+ * unless another was chosen): its prefix finds the stdlib, and sys.executable
+ * is a real Python for subprocess and multiprocessing where one is installed. */
+#if !defined WSGINIT_PYTHON || !defined WSGINIT_PYLINK
+#error "WSGINIT_PYTHON, WSGINIT_PYLINK: the interpreter built against and how (the Makefile's PY, PYLINK)"
+#endif
+#define PYTHON WSGINIT_PYTHON
+
+int wsgi_describe(char *buf, size_t size)
+{
+	const char *v = Py_GetVersion(); /* "3.11.2 (main, ...) [GCC ...]", callable before start */
+	return snprintf(buf, size, "Python %.*s (%s, %s libpython)", (int)strcspn(v, " "), v, PYTHON,
+			WSGINIT_PYLINK);
+}
 
 /* The interpreter of the server and of --python. A command line (argv[0] the
  * interpreter) is parsed as python3 parses its own and gets python3's signal

@@ -9,6 +9,11 @@
  * calling thread keeps the GIL until wsgi_thread_begin(). */
 int wsgi_init(const struct config *cfg);
 
+/* The embedded Python's version, the interpreter it takes as its own and how
+ * libpython is linked, e.g. "Python 3.11.2 (/usr/bin/python3, static
+ * libpython)"; snprintf's result. Needs no started interpreter. */
+int wsgi_describe(char *buf, size_t size);
+
 /* `wsginit --python ARGS...`: runs ARGS (argv[1..]; argv[0] becomes the
  * interpreter's path) as `python3 ARGS...` would, on the server's interpreter
  * configuration and sys.path. Returns the command's exit status (Py_RunMain's);

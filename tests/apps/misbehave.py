@@ -33,6 +33,11 @@ def bad_status_short(environ, start_response):
     return [b"short"]
 
 
+def status_no_reason(environ, start_response):
+    start_response("200", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+    return [b"no reason"]
+
+
 def header_crlf(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("X-Evil", "a\r\nSet-Cookie: pwned=1")])
     return [b"crlf"]
@@ -114,7 +119,7 @@ def count(environ, start_response):
 
 ROUTES = {
     "/bad-status-text": bad_status_text, "/bad-status-int": bad_status_int,
-    "/bad-status-short": bad_status_short,
+    "/bad-status-short": bad_status_short, "/status-no-reason": status_no_reason,
     "/header-crlf": header_crlf, "/header-lf-name": header_lf_name, "/header-nul": header_nul,
     "/header-nonstr": header_nonstr, "/header-bytes": header_bytes,
     "/hop-connection": make_hop("Connection", "close"),

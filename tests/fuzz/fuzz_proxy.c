@@ -120,14 +120,25 @@ static bool named(const struct req *q, int i, const char *name)
 	return h->name.len == strlen(name) && !strncasecmp(q->buf + h->name.off, name, h->name.len);
 }
 
-/* The header whose hops were walked: Forwarded when its last line has a
- * value, else X-Forwarded-For. */
-static const char *walked(const struct req *q)
+/* Whether the last line named name has a value. */
+static bool last_has_value(const struct req *q, const char *name)
 {
 	for (int i = q->r.nheaders - 1; i >= 0; i--)
-		if (named(q, i, "forwarded"))
-			return q->headers[i].value.len ? "forwarded" : "x-forwarded-for";
-	return "x-forwarded-for";
+		if (named(q, i, name))
+			return q->headers[i].value.len;
+	return false;
+}
+
+/* The header whose hops were walked: X-Forwarded-For when any of the
+ * X-Forwarded-* family has a value, else Forwarded when it has one. */
+static const char *walked(const struct req *q)
+{
+	static const char *const family[] = {"x-forwarded-for", "x-forwarded-proto",
+					     "x-forwarded-protocol", "x-forwarded-ssl"};
+	for (size_t i = 0; i < sizeof family / sizeof *family; i++)
+		if (last_has_value(q, family[i]))
+			return "x-forwarded-for";
+	return last_has_value(q, "forwarded") ? "forwarded" : "x-forwarded-for";
 }
 
 /* True when s appears inside a value of a header named name. */

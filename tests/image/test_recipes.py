@@ -10,10 +10,13 @@ import hashlib
 import http.client
 import http.cookies
 import http.server
+import importlib.metadata
 import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -22,6 +25,9 @@ import zipfile
 import pytest
 
 from conftest import ROOT, docker, free_port, wait_200
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import pythons  # noqa: E402  tests/pythons.py: the pyenv CPythons
 
 DJANGOSITE = os.path.join(ROOT, "tests", "apps", "djangosite")
 NAME = "wsginit-recipes-%d" % os.getpid()  # networks, volumes and containers of this run
@@ -335,39 +341,58 @@ def test_django_recipe_postgresql(mysite_image, postgres_image, network, volume,
 DEMO = "wsginit_recipe_demo"
 
 
-def demo_wheel(directory):
-    """A wheel of a one-module package, made as `pip wheel` lays it out (py3-none-any)."""
-    files = {
-        DEMO + "/__init__.py": b'GREETING = "hello from a wheel"\n',
-        DEMO + "-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: wsginit-recipe-demo\nVersion: 1.0\n",
-        DEMO + "-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test_recipes\n"
-                                       b"Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = "".join("%s,sha256=%s,%d\n" % (name, base64.urlsafe_b64encode(
-        hashlib.sha256(data).digest()).rstrip(b"=").decode(), len(data)) for name, data in files.items())
-    files[DEMO + "-1.0.dist-info/RECORD"] = (record + DEMO + "-1.0.dist-info/RECORD,,\n").encode()
-    os.makedirs(directory)
-    with zipfile.ZipFile(os.path.join(directory, DEMO + "-1.0-py3-none-any.whl"), "w") as whl:
-        for name, data in files.items():
-            whl.writestr(name, data)
+def write_wheel(index, name, version, files, requires=()):
+    """A pure-Python wheel of files ({path in the wheel: bytes}) as `pip wheel` lays it
+    out (py3-none-any), in index/<project>/, where a PEP 503 index has it."""
+    info = "%s-%s.dist-info/" % (name.replace("-", "_"), version)
+    files = dict(files)
+    files[info + "METADATA"] = ("Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version) +
+                                "".join("Requires-Dist: %s\n" % r for r in requires)).encode()
+    files[info + "WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test_recipes\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = "".join("%s,sha256=%s,%d\n" % (path, base64.urlsafe_b64encode(
+        hashlib.sha256(data).digest()).rstrip(b"=").decode(), len(data)) for path, data in files.items())
+    files[info + "RECORD"] = (record + info + "RECORD,,\n").encode()
+    directory = os.path.join(index, re.sub(r"[-_.]+", "-", name).lower())
+    os.makedirs(directory, exist_ok=True)
+    wheel = "%s-%s-py3-none-any.whl" % (name.replace("-", "_"), version)
+    with zipfile.ZipFile(os.path.join(directory, wheel), "w") as whl:
+        for path, data in files.items():
+            whl.writestr(path, data)
+
+
+def demo_wheel(index):
+    """A wheel of a one-module package."""
+    write_wheel(index, "wsginit-recipe-demo", "1.0", {DEMO + "/__init__.py": b'GREETING = "hello from a wheel"\n'})
 
 
 @pytest.fixture
-def package_index(tmp_path):
-    """A PEP 503 simple index on 127.0.0.1 holding the demo wheel: its URL."""
-    root = tmp_path / "index"
-    demo_wheel(str(root / "wsginit-recipe-demo"))
+def serve_index():
+    """serve_index(root) -> the URL of a PEP 503 simple index on 127.0.0.1 serving the
+    directory root (one directory of wheels per project); all are stopped at the end."""
+    servers = []
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    yield "http://127.0.0.1:%d/" % server.server_address[1]
-    server.shutdown()
-    thread.join()
-    server.server_close()
+
+    def serve(root):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        servers.append((server, thread))
+        return "http://127.0.0.1:%d/" % server.server_address[1]
+    yield serve
+    for server, thread in servers:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+@pytest.fixture
+def package_index(serve_index, tmp_path):
+    """An index holding the demo wheel: its URL."""
+    demo_wheel(str(tmp_path / "index"))
+    return serve_index(tmp_path / "index")
 
 
 def test_pip_recipe_installs_requirements(image, run, package_index, tmp_path):
@@ -405,3 +430,130 @@ def test_readme_docker_run_publishes_the_port(image, network, containers):
     assert wait_200(port) == "Hello, World!"
     mode = docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", cid).stdout.strip()
     assert mode == net
+
+
+# ---------------------------------------------------------------- another Python
+
+# Flask and what it needs, with the requirements their own wheels declare (Debian's
+# egg-info leaves out those that dpkg installs).
+FLASK_WHEELS = {"Flask": ["Werkzeug>=2.2.2", "Jinja2>=3.0", "itsdangerous>=2.0", "click>=8.0"],
+                "Werkzeug": ["MarkupSafe>=2.1.1"], "Jinja2": ["MarkupSafe>=2.0"],
+                "MarkupSafe": [], "itsdangerous": [], "click": []}
+DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+def installed_wheel(index, name, requires):
+    """A wheel of the Python files of Debian's installed distribution `name` (C speedups
+    built for 3.11 and links to absent files left out)."""
+    dist, files = importlib.metadata.distribution(name), {}
+    for top in dist.read_text("top_level.txt").split():
+        for directory, dirs, names in os.walk(os.path.join(DIST_PACKAGES, top)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for path in (os.path.join(directory, n) for n in names if not n.endswith(".so")):
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        files[os.path.relpath(path, DIST_PACKAGES)] = f.read()
+    write_wheel(index, dist.metadata["Name"], dist.version, files, requires)
+
+
+def elf_files(root):
+    """The ELF files under root (not the links to them)."""
+    for directory, _, names in os.walk(root):
+        for path in (os.path.join(directory, n) for n in names):
+            if not os.path.islink(path):
+                with open(path, "rb") as f:
+                    if f.read(4) == b"\x7fELF":
+                        yield path
+
+
+def official_layout(prefix, dest):
+    """The install under prefix copied to dest as the python:3.X-slim images have theirs
+    under /usr/local: no libpython*.a, tests or bytecode, stripped, pip alone in
+    site-packages, the scripts' #! lines naming /usr/local."""
+    def ignore(directory, names):
+        site = os.path.basename(directory) == "site-packages"
+        return [n for n in names if n in ("test", "tests", "idle_test", "__pycache__")
+                or n.endswith(".pyc") or re.fullmatch(r"libpython.*\.a", n) or (site and not n.startswith("pip"))]
+    shutil.copytree(prefix, dest, symlinks=True, ignore=ignore)
+    for path in elf_files(dest):  # linked with --strip-all there
+        subprocess.run(["strip", "--strip-unneeded", path], check=True)
+    for name in os.listdir(os.path.join(dest, "bin")):
+        path = os.path.join(dest, "bin", name)
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        if data.startswith(b"#!" + prefix.encode() + b"/"):
+            with open(path, "wb") as f:
+                f.write(data.replace(b"#!" + prefix.encode(), b"#!/usr/local", 1))
+
+
+def runtime_packages(root):
+    """The Debian packages of the shared libraries that the ELF files under root link,
+    as the official images keep them (Tk's left out, as the wsginit image leaves _tkinter)."""
+    libs = set()
+    for path in elf_files(root):
+        if "_tkinter" not in path:
+            libs |= set(re.findall(r"=> (/\S+)", subprocess.run(["ldd", path], capture_output=True, text=True).stdout))
+    owners = subprocess.run(["dpkg", "-S", *("*/x86_64-linux-gnu/" + os.path.basename(lib) for lib in libs
+                                             if not lib.startswith("/root/"))],
+                            capture_output=True, text=True).stdout
+    return sorted({line.split(":")[0] for line in owners.splitlines()} - {"libc6"})
+
+
+@pytest.fixture(scope="module")
+def usr_local_python(image, tmp_path_factory):
+    """A stand-in for python:3.X-slim-bookworm (no registry here): the Debian base with
+    the newest pyenv CPython 3.10-3.13 under /usr/local, its shared libpython, pip and the
+    Debian libraries its modules link (official_layout). (tag, (major, minor), version)."""
+    found = pythons.pyenv_pythons()
+    if not found:
+        pytest.skip("no CPython 3.10-3.13 under %s/versions to lay out as python:3.X-slim" % pythons.pyenv_root())
+    _, info = found[-1]
+    context = tmp_path_factory.mktemp("python-base")
+    official_layout(info["prefix"], str(context / "local"))
+    (context / "Dockerfile").write_text(
+        "FROM debian:bookworm-slim\n"
+        "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates netbase tzdata "
+        "%s && rm -rf /var/lib/apt/lists/*\n"
+        "COPY local/ /usr/local/\n"
+        "RUN ldconfig && python3 -c 'import ctypes, decimal, sqlite3, ssl, zlib' && pip --version\n"
+        "ENV LANG=C.UTF-8\nCMD [\"python3\"]\n" % " ".join(runtime_packages(str(context / "local"))))
+    minor = tuple(info["minor"])
+    return build("local/python:%d.%d-slim-bookworm" % minor, context), minor, info["version"]
+
+
+@pytest.fixture(scope="module")
+def usr_local_image(usr_local_python):
+    """The Dockerfile built with BASE= that stand-in: against its shared libpython."""
+    base, minor, _ = usr_local_python
+    return build("wsginit:python%d.%d" % minor, ROOT, "--build-arg", "BASE=" + base)
+
+
+def test_usr_local_python_image_serves_flask_pip_installed_for_it(usr_local_python, usr_local_image, run,
+                                                                 serve_index, tmp_path):
+    """README's "Choosing the Python" recipe with the stand-in for python:3.X-slim: Flask
+    (requirements.txt: Flask alone) installed by that Python's pip from an index on
+    loopback (with the wheels it depends on), served by wsginit embedding that Python."""
+    base, minor, version = usr_local_python
+    short = "%d.%d" % minor
+    recipe = dockerfile(readme_block("Choosing the Python", "pip install"))
+    context = tmp_path / "app"
+    context.mkdir()
+    (context / "Dockerfile").write_text(recipe.replace("python:3.12-slim-bookworm", base)
+                                        .replace("wsginit:python3.12", usr_local_image).replace("3.12", short))
+    (context / "requirements.txt").write_text("Flask==2.2.2\n")
+    (context / "app.py").write_text(
+        "import platform\n\nimport flask\n\napp = flask.Flask(__name__)\n\n\n@app.get('/')\n"
+        "def index():\n    return '|'.join((flask.__version__, flask.__file__, platform.python_version()))\n")
+    for name, requires in FLASK_WHEELS.items():
+        installed_wheel(str(tmp_path / "index"), name, requires)
+    tag = build("wsginit-python-flask", context, "--build-arg", "PIP_INDEX_URL=" + serve_index(tmp_path / "index"))
+    port = free_port()
+    cid = run("-e", "BIND=127.0.0.1:%d" % port, tag)
+    assert wait_200(port).split("|") == [
+        "2.2.2", "/usr/local/lib/python%s/site-packages/flask/__init__.py" % short, version]
+    about = docker("run", "--rm", "--network=none", "--entrypoint", "/wsginit", tag, "--version").stdout
+    assert about.endswith(" with Python %s (/usr/local/bin/python3, shared libpython)\n" % version), about
+    assert "Running as uid=65532 gid=65532" in docker("logs", cid).stderr
+    print(docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}").stdout)

@@ -1,5 +1,6 @@
 """Start the real wsginit binary with an environment, as a container would."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,25 @@ figures_on_release_build_only = pytest.mark.skipif(SANITIZED, reason="measured o
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("WSGINIT", os.path.join(ROOT, "build", "wsginit"))
 APPS = os.path.join(ROOT, "tests", "apps")
+
+
+def embedded_python():
+    """(interpreter path, (major, minor), "static" or "shared") of the Python the binary
+    embeds, from its --version. `make test PY=...` chooses it; a Python other than
+    Debian's runs from the copy tests/pythons.py makes, with Debian's Flask and Django
+    on its path."""
+    out = subprocess.run([BINARY, "--version"], capture_output=True, text=True).stdout
+    version, path, link = re.search(r" with Python (\d+\.\d+)\S* \((.+), (\w+) libpython\)$", out.strip()).groups()
+    return path, tuple(int(n) for n in version.split(".")), link
+
+
+PYTHON, PYTHON_VERSION, PYLINK = embedded_python()
+
+
+def require_django():
+    """Skips the calling test where Debian's Django 3.2 cannot run."""
+    if PYTHON_VERSION >= (3, 13):
+        pytest.skip("Debian's Django 3.2 imports the cgi module, which Python 3.13 removed (PEP 594)")
 
 
 def proc_table():
@@ -38,6 +58,28 @@ def proc_table():
 def children(pid):
     """Live (non-zombie) children of pid, sorted."""
     return sorted(p for p, (state, ppid) in proc_table().items() if ppid == pid and state != "Z")
+
+
+def wait_for(pred, timeout, step=0.02):
+    """Poll pred() until it returns a true value or timeout passes; returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def wait_children(pid, n, timeout=10.0, exclude=()):
+    """Children of pid once there are exactly n and none is in exclude (bounded); the
+    last list seen."""
+    got = [children(pid)]
+
+    def ok():
+        got[0] = children(pid)
+        return len(got[0]) == n and not set(got[0]) & set(exclude)
+    wait_for(ok, timeout)
+    return got[0]
 
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=20):
@@ -121,18 +163,19 @@ def serve():
 
 @pytest.fixture
 def live():
-    """live(**env) starts a wire.Live server (logs read as they come); all are stopped at teardown."""
+    """live(wait=True, ready=None, bind=None, **env) starts a wire.Live server (logs read
+    as they come); all are stopped fast (INT) at teardown."""
     import wire
     started = []
 
-    def start(**env):
-        s = wire.Live(env)
+    def start(wait=True, ready=None, bind=None, **env):
+        s = wire.Live(env, wait=wait, ready=ready, bind=bind)
         started.append(s)
         return s
 
     yield start
     for s in started:
-        s.stop()
+        s.stop(signal.SIGINT, timeout=10)
 
 
 def run_binary(env, args=(), timeout=30, input=None):

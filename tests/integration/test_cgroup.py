@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from conftest import APPS, BINARY, free_port, wait_port, stop_process
+from conftest import APPS, BINARY, children, free_port, stop_process, wait_port
 
 AFFINITY = len(os.sched_getaffinity(0))
 
@@ -243,11 +243,6 @@ def test_v1_without_quota_uses_affinity(v1_cgroup):
     workers, comment = run_in_v1(path, exec_prefix="taskset -c 0")
     assert workers == 3, comment
     assert "affinity" in comment, comment
-
-
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(x) for x in f.read().split()]
 
 
 def test_v1_quota_decides_how_many_workers_are_forked(v1_cgroup):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import APPS, BINARY, ROOT, free_port, run_binary, wait_port, stop_process
+from conftest import APPS, BINARY, PYTHON, ROOT, children, free_port, run_binary, stop_process, wait_port
 
 # Every variable of DESIGN.md's configuration table, in its order.
 VARIABLES = [
@@ -19,7 +19,7 @@ VARIABLES = [
     "PRELOAD", "RUN_AS", "CHDIR", "ROOT_PATH", "LOG_LEVEL", "LOG_FORMAT", "ACCESS_LOG",
     "ACCESS_LOG_FORMAT", "FORWARDED_ALLOW_IPS", "LIMIT_REQUEST_LINE", "LIMIT_REQUEST_FIELDS",
     "LIMIT_REQUEST_FIELD_SIZE", "MAX_BODY_SIZE", "HEALTH_PATH", "ADMIN_BIND", "SHUTDOWN_DELAY",
-    "SECCOMP",
+    "SECCOMP", "RESPONSE_BUFFER", "STATIC_MAP", "STATIC_MAX_AGE", "MAX_RSS", "RELOAD", "REQUEST_ID",
 ]
 
 GOOD_APP = {"APP": "flaskapp:app"}
@@ -33,7 +33,7 @@ def print_config(env):
     assert r.returncode == 0, "--print-config exited %s: %s" % (r.returncode, r.stderr)
     conf = {}
     for line in r.stdout.splitlines():
-        if not line.strip():
+        if not line.strip() or line.startswith("# wsginit "):  # the version line
             continue
         m = re.match(r"^([A-Z_]+)=(.*)$", line)
         assert m, "not a NAME=value line: %r" % line
@@ -88,10 +88,17 @@ def write_app(d, name, text):
 
 # ---------------------------------------------------------------- --version / --help
 
-def test_version():
+def test_version_names_the_embedded_python():
     r = run_binary({}, ["--version"])
     assert r.returncode == 0, r.stderr
-    assert re.fullmatch(r"wsginit \d+\.\d+\.\d+\n?", r.stdout), r.stdout
+    m = re.fullmatch(r"wsginit \d+\.\d+\.\d+ with Python (\S+) \((.+), (static|shared) libpython\)\n", r.stdout)
+    assert m, r.stdout
+    version, path, _ = m.groups()
+    assert path == PYTHON
+    assert version == subprocess.run([PYTHON, "-c", "import platform; print(platform.python_version())"],
+                                     capture_output=True, text=True, check=True).stdout.strip()
+    first = run_binary(GOOD_APP, ["--print-config"]).stdout.splitlines()[0]
+    assert first == "# " + r.stdout.strip()
 
 
 def test_help_lists_every_variable():
@@ -254,11 +261,6 @@ def test_max_workers_does_not_cap_an_explicit_count():
     assert print_config(dict(GOOD_APP, MAX_WORKERS="2", WEB_CONCURRENCY="9"))["WORKERS"][0] == "9"
 
 
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(x) for x in f.read().split()]
-
-
 def test_web_concurrency_forks_that_many_workers():
     """WEB_CONCURRENCY alone (no WORKERS) decides how many workers the master forks."""
     port = free_port()
@@ -364,6 +366,8 @@ BAD_VALUES = [
     ("KEEP_ALIVE", "x", None),
     ("SHUTDOWN_DELAY", "1s", None),
     ("MAX_REQUESTS", "-5", None),
+    ("MAX_RSS", "1.5g", None),
+    ("RELOAD", "maybe", "true"),
     ("PRELOAD", "maybe", "true"),
     ("ACCESS_LOG", "2", "true"),
     ("LOG_LEVEL", "loud", "debug"),

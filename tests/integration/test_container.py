@@ -15,26 +15,32 @@ import urllib.request
 
 import pytest
 
-from conftest import APPS, ROOT, free_port, wait_port
+from conftest import APPS, PYLINK, PYTHON, ROOT, children, free_port, require_django, wait_port
 
 ENTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "enter_rootfs.py")
 FLASK = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click")
 DJANGO = ("django", "asgiref", "sqlparse", "pytz")
-DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and chroot need root")
 
 
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory):
-    """A copy of a fresh build/rootfs with Flask and Django in site-packages, the app and
-    the Django project in /app."""
-    subprocess.run(["make", "-s", "-C", ROOT, "image-rootfs"], check=True, stdout=subprocess.DEVNULL)
+    """A copy of a fresh build/rootfs (of the embedded Python) with Flask and Django in
+    its site-packages, the app and the Django project in /app."""
+    subprocess.run(["make", "-s", "-C", ROOT, "image-rootfs", "PY=" + PYTHON, "PYLINK=" + PYLINK], check=True,
+                   stdout=subprocess.DEVNULL)
     root = str(tmp_path_factory.mktemp("container") / "rootfs")
     shutil.copytree(os.path.join(ROOT, "build", "rootfs"), root, symlinks=True)
+    # From where the interpreter finds them (Debian's dist-packages, or the path
+    # tests/pythons.py adds), with their bytecode: a read-only root compiles none.
+    found, site = subprocess.run(
+        [PYTHON, "-c", "import flask, os, sysconfig; "
+                       "print(os.path.dirname(os.path.dirname(flask.__file__)), sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True).stdout.split()
     for pkg in FLASK + DJANGO:  # translation sources (.po) left out
-        shutil.copytree(os.path.join(DIST_PACKAGES, pkg), os.path.join(root + DIST_PACKAGES, pkg),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.po"))
+        shutil.copytree(os.path.join(found, pkg), os.path.join(root + site, pkg),
+                        ignore=shutil.ignore_patterns("*.po"))
     shutil.copy(os.path.join(APPS, "container_app.py"), root + "/app")
     shutil.copytree(os.path.join(APPS, "djangoproject"), root + "/app/djangoproject",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -47,11 +53,6 @@ def entrypoint(root, user, *args):
     """The command line that runs `/wsginit ARGS...` as PID 1 of a container of root."""
     return ["unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--",
             "/usr/bin/python3", "-I", "-S", ENTER, root, user, *args]
-
-
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(p) for p in f.read().split()]
 
 
 def status(pid):
@@ -217,14 +218,14 @@ def run_python(root, user, *args, input=None, **env):
 
 @pytest.mark.parametrize("user", ["root", "nonroot"])
 def test_python_runs_without_a_python3_binary(rootfs, user):
-    assert not os.path.exists(rootfs + "/usr/bin/python3")
+    assert not os.path.exists(rootfs + PYTHON)
     code = ("import json, os, sys\n"
             "print(json.dumps([os.getpid(), os.getuid(), sys.path[:2], sys.executable,"
             " os.path.exists(sys.executable)]))\n"
             "sys.exit(int(sys.argv[1]))\n")
     rc, out, err = run_python(rootfs, user, "-c", code, "5")
     assert (rc, err) == (5, "")
-    assert json.loads(out) == [1, 65532, ["", "/app"], "/usr/bin/python3", False]
+    assert json.loads(out) == [1, 65532, ["", "/app"], PYTHON, False]
     assert run_python(rootfs, user, "-m", "json.tool", input='{"a": [1]}') == \
         (0, '{\n    "a": [\n        1\n    ]\n}\n', "")
     rc, out, err = run_python(rootfs, user, "-c", "import sqlite3, ssl, zoneinfo; 1/0")
@@ -233,6 +234,7 @@ def test_python_runs_without_a_python3_binary(rootfs, user):
 
 @pytest.mark.parametrize("user", ["root", "nonroot"])
 def test_python_runs_manage_py_migrate(rootfs, user):
+    require_django()
     rc, out, err = run_python(rootfs, user, "djangoproject/manage.py", "migrate", "--noinput",
                               DJANGO_DB_PATH="/tmp/db.sqlite3")
     assert (rc, err) == (0, "")

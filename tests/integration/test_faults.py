@@ -25,8 +25,7 @@ import pytest
 
 import conftest
 import wire
-from conftest import children, fd_count, figures_on_release_build_only, rss_kib
-from test_master import wait_children
+from conftest import children, fd_count, figures_on_release_build_only, rss_kib, wait_children
 from wire import Conn, build, get
 
 sys.path.insert(0, conftest.APPS)
@@ -55,25 +54,19 @@ def many_descriptors():
 
 
 @pytest.fixture
-def live():
-    started = []
-
+def live(live):
+    """conftest's live, plus bind_ports=[...]: BIND on each, ready once all listen."""
     def start(bind_ports=None, **env):
-        if bind_ports:
-            env["BIND"] = ",".join("127.0.0.1:%d" % p for p in bind_ports)
+        if not bind_ports:
+            return live(**env)
 
-            def ready(s):
-                for p in bind_ports:
-                    conftest.wait_port(p, s.proc)
-            s = wire.Live(env, ready=ready)
-            s.port = bind_ports[0]
-        else:
-            s = wire.Live(env)
-        started.append(s)
+        def ready(s):
+            for p in bind_ports:
+                conftest.wait_port(p, s.proc)
+        s = live(ready=ready, bind=",".join("127.0.0.1:%d" % p for p in bind_ports), **env)
+        s.port = bind_ports[0]
         return s
-    yield start
-    for s in started:
-        s.stop()
+    return start
 
 
 # ---------------------------------------------------------------- /proc helpers

@@ -9,18 +9,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 import urllib.parse
 
 import pytest
 
 import wire
-from conftest import APPS, ROOT, readable_dir
+from conftest import APPS, PYTHON, ROOT, readable_dir, require_django
 
-PYTHON = "/usr/bin/python3"
 CURL = shutil.which("curl") or "/usr/bin/curl"
 CLIENT_TIMEOUT = 15
 
@@ -37,22 +34,6 @@ def request(port, method, path, body=None, headers=None, conn=None):
     finally:
         if own:
             conn.close()
-
-
-def raw_exchange(port, data, timeout=CLIENT_TIMEOUT):
-    """Send raw bytes, read until the server closes; bounded by timeout."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-        else:
-            raise AssertionError("server did not close the connection within %ss" % timeout)
-    return b"".join(chunks)
 
 
 def split_response(raw):
@@ -154,7 +135,9 @@ def test_flask_streaming_response_is_chunked_on_http11(flask_server):
 
 
 def test_flask_streaming_response_on_http10_is_close_delimited(flask_server):
-    raw = raw_exchange(flask_server.port, b"GET /stream?n=20 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    raw, closed = wire.raw_exchange(flask_server.port, b"GET /stream?n=20 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+                                    timeout=CLIENT_TIMEOUT)
+    assert closed, "the server did not close the connection"
     status, headers, body = split_response(raw)
     assert status.split()[1] == "200", status
     assert "transfer-encoding" not in headers
@@ -276,6 +259,7 @@ def django_db():
     The directory is world-writable because the server may drop root to RUN_AS
     (65532 by default) and sqlite needs to create its journal next to the file.
     """
+    require_django()
     d = tempfile.mkdtemp(prefix="wsginit-django-")
     os.chmod(d, 0o777)
     db = os.path.join(d, "db.sqlite3")

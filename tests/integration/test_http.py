@@ -469,6 +469,13 @@ def test_unsupported_version_505(srv, data):
     assert_rejected(srv.port, data, 505)
 
 
+@pytest.mark.parametrize("data", [b"GET /\r\n\r\n", b"GET /\r\nHost: x\r\n\r\n"],
+                         ids=["bare", "with-host"])
+def test_request_line_without_version_400(srv, data):
+    """HTTP/0.9's form: llhttp parses it, the contract refuses it."""
+    assert_rejected(srv.port, data, 400)
+
+
 def test_connect_405(srv):
     assert_rejected(srv.port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405)
 

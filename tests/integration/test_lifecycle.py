@@ -21,7 +21,7 @@ import time
 import pytest
 
 import wire
-from conftest import proc_table
+from conftest import children, proc_table, wait_children, wait_for
 from wire import get
 
 APP = "lifecycle:application"
@@ -31,34 +31,8 @@ APP = "lifecycle:application"
 
 
 
-def kids(pid):
-    """Live (non-zombie) children of pid, sorted."""
-    return sorted(p for p, (state, ppid) in proc_table().items() if ppid == pid and state != "Z")
-
-
 def zombies(pid):
     return sorted(p for p, (state, ppid) in proc_table().items() if ppid == pid and state == "Z")
-
-
-def wait_for(pred, timeout, step=0.05):
-    """Poll pred() until it returns a true value or timeout passes; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
-
-
-def wait_kids(pid, n, timeout=10.0, exclude=()):
-    """Children of pid once there are exactly n and none is in exclude (bounded)."""
-    got = [kids(pid)]
-
-    def ok():
-        got[0] = kids(pid)
-        return len(got[0]) == n and not set(got[0]) & set(exclude)
-    wait_for(ok, timeout)
-    return got[0]
 
 
 def cmdline(pid):
@@ -155,19 +129,9 @@ class Load:
 
 
 @pytest.fixture
-def live():
-    """live(**env) -> wire.Live running the lifecycle app; stopped (fast) at teardown."""
-    started = []
-
-    def start(wait=True, **env):
-        full = {"APP": APP, "GRACEFUL_TIMEOUT": "5"}
-        full.update(env)
-        s = wire.Live(full, wait=wait)
-        started.append(s)
-        return s
-    yield start
-    for s in started:
-        s.stop(signal.SIGINT, timeout=10)
+def live(live):
+    """conftest's live, running the lifecycle app with GRACEFUL_TIMEOUT=5 unless told."""
+    return lambda wait=True, **env: live(wait=wait, **{"APP": APP, "GRACEFUL_TIMEOUT": "5", **env})
 
 
 @pytest.fixture
@@ -246,7 +210,7 @@ def versioned_workers(port, n):
 
 def test_process_titles_name_master_and_workers(live):
     s = live(WORKERS="2")
-    workers = wait_kids(s.proc.pid, 2)
+    workers = wait_children(s.proc.pid, 2)
     assert len(workers) == 2, workers
     assert cmdline(s.proc.pid) == "wsginit: master [%s]" % APP
     # a worker just forked still shows the master's title until its first instructions run
@@ -309,7 +273,7 @@ def test_idle_worker_never_times_out(live):
     time.sleep(3)
     assert int(get(s.port, "/pid").body) == pid, "the idle worker was replaced"
     assert "WORKER TIMEOUT" not in s.err(), s.err()
-    assert kids(s.proc.pid) == [pid]
+    assert children(s.proc.pid) == [pid]
 
 
 def test_idle_keep_alive_connection_does_not_count_as_stuck(live):
@@ -322,20 +286,20 @@ def test_idle_keep_alive_connection_does_not_count_as_stuck(live):
         assert again.status == 200, again
         assert again.body == first.body, "a different worker answered on the same connection"
     assert "WORKER TIMEOUT" not in s.err(), s.err()
-    assert kids(s.proc.pid) == [int(first.body)]
+    assert children(s.proc.pid) == [int(first.body)]
 
 
 # ---------------------------------------------------------------- dead workers, import errors
 
 def test_kill_9_worker_is_logged_and_replaced(live):
     s = live(WORKERS="2")
-    workers = wait_kids(s.proc.pid, 2)
+    workers = wait_children(s.proc.pid, 2)
     assert len(workers) == 2
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
     for i in range(10):
         assert get(s.port, "/?i=%d" % i).status == 200
-    now = wait_kids(s.proc.pid, 2, exclude=(victim,))
+    now = wait_children(s.proc.pid, 2, exclude=(victim,))
     assert len(now) == 2 and victim not in now, now
     err = s.wait_log(lambda t: "Worker (pid:%d) was sent Killed!" % victim in t)
     assert "Worker (pid:%d) was sent Killed! Perhaps out of memory?" % victim in err, err
@@ -357,7 +321,7 @@ def test_app_that_cannot_import_stops_the_master_with_the_traceback(live):
 def test_hup_with_an_app_that_no_longer_imports_keeps_the_workers(live, appdir):
     write_module(appdir, "versioned", VERSIONED % "v1")
     s = live(APP="versioned", CHDIR=appdir, WORKERS="2")
-    before = wait_kids(s.proc.pid, 2)
+    before = wait_children(s.proc.pid, 2)
     assert len(before) == 2
     assert text_of(s.port)[0] == "v1"
     assert set(versioned_workers(s.port, 2)) == set(before), "not both workers have imported the app"
@@ -370,7 +334,7 @@ def test_hup_with_an_app_that_no_longer_imports_keeps_the_workers(live, appdir):
         assert text_of(s.port)[0] == "v1"
     time.sleep(0.3)
     assert s.proc.poll() is None, "master exited after a failed reload:\n" + s.err()
-    assert kids(s.proc.pid) == before, "running workers changed after a failed reload"
+    assert children(s.proc.pid) == before, "running workers changed after a failed reload"
 
 
 # ---------------------------------------------------------------- TERM / INT
@@ -465,7 +429,7 @@ def test_sigint_is_a_fast_stop_even_with_a_request_in_flight(live):
 def test_hup_under_load_replaces_every_worker_and_picks_up_the_new_code(live, appdir):
     write_module(appdir, "versioned", VERSIONED % "v1")
     s = live(APP="versioned", CHDIR=appdir, WORKERS="2")
-    before = wait_kids(s.proc.pid, 2)
+    before = wait_children(s.proc.pid, 2)
     assert len(before) == 2
     assert text_of(s.port)[0] == "v1"
     assert set(versioned_workers(s.port, 2)) == set(before), "not both workers have imported the app"
@@ -475,7 +439,7 @@ def test_hup_under_load_replaces_every_worker_and_picks_up_the_new_code(live, ap
         write_module(appdir, "versioned", VERSIONED % "v2")
         t_hup = time.monotonic()
         s.proc.send_signal(signal.SIGHUP)
-        after = wait_kids(s.proc.pid, 2, timeout=8, exclude=before)
+        after = wait_children(s.proc.pid, 2, timeout=8, exclude=before)
         time.sleep(0.5)               # keep the load on the new workers a little
     finally:
         load.stop()
@@ -494,12 +458,12 @@ def test_hup_under_load_replaces_every_worker_and_picks_up_the_new_code(live, ap
 def test_hup_with_preload_keeps_the_preloaded_code(live, appdir):
     write_module(appdir, "versioned", VERSIONED % "v1")
     s = live(APP="versioned", CHDIR=appdir, WORKERS="2", PRELOAD="true")
-    before = wait_kids(s.proc.pid, 2)
+    before = wait_children(s.proc.pid, 2)
     assert len(before) == 2
     assert set(versioned_workers(s.port, 2)) == set(before)
     write_module(appdir, "versioned", VERSIONED % "v2")
     s.proc.send_signal(signal.SIGHUP)
-    after = wait_kids(s.proc.pid, 2, timeout=8, exclude=before)
+    after = wait_children(s.proc.pid, 2, timeout=8, exclude=before)
     assert len(after) == 2 and not set(after) & set(before), "workers before %r, after %r" % (before, after)
     for _ in range(5):
         text, pid = text_of(s.port)
@@ -511,19 +475,19 @@ def test_hup_with_preload_keeps_the_preloaded_code(live, appdir):
 
 def test_ttin_and_ttou_change_the_number_of_workers(live):
     s = live(WORKERS="2")
-    assert len(wait_kids(s.proc.pid, 2)) == 2
+    assert len(wait_children(s.proc.pid, 2)) == 2
     for sig, n in [(signal.SIGTTIN, 3), (signal.SIGTTIN, 4), (signal.SIGTTOU, 3), (signal.SIGTTOU, 2)]:
         s.proc.send_signal(sig)
-        got = wait_kids(s.proc.pid, n, timeout=8)
+        got = wait_children(s.proc.pid, n, timeout=8)
         assert len(got) == n, "after %s expected %d workers, have %r" % (sig.name, n, got)
         assert get(s.port, "/").status == 200
     time.sleep(0.5)
-    assert len(kids(s.proc.pid)) == 2, "count did not stay at 2"
+    assert len(children(s.proc.pid)) == 2, "count did not stay at 2"
 
 
 def test_max_requests_recycles_workers_without_failing_requests(live):
     s = live(WORKERS="2", MAX_REQUESTS="20", MAX_REQUESTS_JITTER="5")
-    first = set(wait_kids(s.proc.pid, 2))
+    first = set(wait_children(s.proc.pid, 2))
     # each call takes >= 5 ms so that replacements have time to boot during the load
     load = Load(s.port, "/sleep?s=0.005", threads=4, duration=20, limit=300).start()
     load.join(timeout=25)
@@ -540,7 +504,7 @@ def test_max_requests_recycles_workers_without_failing_requests(live):
     limits = set(re.findall(r"reached MAX_REQUESTS \((\d+)\)", s.err()))
     print("per-worker limits logged:", sorted(limits))
     assert len(limits) > 1, "MAX_REQUESTS_JITTER=5 but every worker got the same limit %r" % limits
-    assert len(wait_kids(s.proc.pid, 2)) == 2
+    assert len(wait_children(s.proc.pid, 2)) == 2
 
 
 # ---------------------------------------------------------------- reaping
@@ -585,11 +549,15 @@ def test_orphaned_grandchild_is_reparented_to_the_master_and_reaped(live):
 @pytest.mark.parametrize("preload", [True, False], ids=["preload", "no-preload"])
 def test_who_imports_the_app(live, preload):
     s = live(WORKERS="2", PRELOAD="true" if preload else "false")
-    workers = wait_kids(s.proc.pid, 2)
+    workers = wait_children(s.proc.pid, 2)
     seen = {}
-    for r in one_per_worker(s.port, ["/importer?s=0.5"] * 2):
-        info = json.loads(r.body)
-        seen[info["pid"]] = info["imported_by"]
+
+    def both_answered():  # a worker still importing accepts nothing: ask again
+        for r in one_per_worker(s.port, ["/importer?s=0.5"] * 2):
+            info = json.loads(r.body)
+            seen[info["pid"]] = info["imported_by"]
+        return len(seen) == 2
+    wait_for(both_answered, 30)
     assert len(seen) == 2 and set(seen) <= set(workers), (seen, workers)
     for pid, importer in seen.items():
         if preload:
@@ -600,14 +568,14 @@ def test_who_imports_the_app(live, preload):
 
 def _flask_pss(live, preload):
     s = live(APP="flaskapp:app", WORKERS="4", PRELOAD="true" if preload else "false")
-    workers = wait_kids(s.proc.pid, 4)
+    workers = wait_children(s.proc.pid, 4)
     assert len(workers) == 4
     s.wait_log(lambda t: t.count("Booting worker") >= 4, timeout=10)
     for _ in range(40):                     # the Flask app answers (spread over the workers)
         assert get(s.port, "/").body == b"flask index"
     time.sleep(0.3)
     total = pss_kb(s.proc.pid) + sum(pss_kb(p) for p in workers)
-    assert kids(s.proc.pid) == workers, "workers changed while measuring"
+    assert children(s.proc.pid) == workers, "workers changed while measuring"
     s.stop(signal.SIGTERM, timeout=10)
     return total
 

@@ -10,21 +10,10 @@ import pytest
 
 import conftest
 import wire
-from conftest import children
+from conftest import children, wait_children
 from wire import get
 
 PROBE = {"APP": "probe:application"}
-
-
-def wait_children(pid, n, timeout=10.0, exclude=()):
-    deadline = time.monotonic() + timeout
-    kids = children(pid)
-    while time.monotonic() < deadline:
-        kids = children(pid)
-        if len(kids) == n and not set(kids) & set(exclude):
-            return kids
-        time.sleep(0.05)
-    return kids
 
 
 def test_workers_are_children_of_the_master(live):

@@ -23,9 +23,9 @@ import pytest
 
 import conftest
 import wire
-from conftest import SANITIZED, fd_count, figures_on_release_build_only, readable_dir, rss_kib
+from conftest import (SANITIZED, fd_count, figures_on_release_build_only, readable_dir, rss_kib,
+                      wait_children, wait_for)
 from test_logs import ACCESS_LINE
-from test_master import wait_children
 from wire import Conn, build, get
 
 sys.path.insert(0, conftest.APPS)
@@ -70,16 +70,6 @@ def worker_pid(s):
 
 def big(kind, size=BIG):
     return "/big?kind=%s&size=%d" % (kind, size)
-
-
-def wait_for(predicate, timeout):
-    """Poll predicate (bounded); its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def settle(measure, limit, timeout):

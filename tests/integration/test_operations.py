@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 import wire
-from conftest import ROOT, children, free_port, run_binary
+from conftest import ROOT, children, free_port, run_binary, wait_for
 from wire import Conn, get
 
 PROBE = "probe:application"
@@ -32,36 +32,18 @@ OPS = "ops:application"
 # ---------------------------------------------------------------- helpers
 
 @pytest.fixture
-def server():
+def server(live):
     """server(admin=True, wait=True, ready=None, bind=None, **env) -> wire.Live with .admin
     (the ADMIN_BIND port on 127.0.0.1, or None): conftest's `live` plus an admin port and
-    wait=False (for tests that must not touch the app port). Stopped at teardown."""
-    started = []
-
+    wait=False (for tests that must not touch the app port)."""
     def start(admin=True, wait=True, ready=None, bind=None, **env):
-        aport = None
+        aport = free_port() if admin else None
         if admin:
-            aport = free_port()
             env["ADMIN_BIND"] = "127.0.0.1:%d" % aport
-        s = wire.Live(env, wait=wait, ready=ready, bind=bind)
+        s = live(wait=wait, ready=ready, bind=bind, **env)
         s.admin = aport
-        started.append(s)
         return s
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.stop()
-
-
-def wait_for(pred, timeout, step=0.02):
-    """Poll pred() until it returns a true value or timeout passes; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
+    return start
 
 
 def admin_get(s, path, method="GET", timeout=5.0):
@@ -84,11 +66,6 @@ def wait_ready(s, timeout=15.0):
 def health(port, path="/healthz", method="GET", host="127.0.0.1", timeout=10.0):
     with Conn(port, host=host, timeout=timeout) as c:
         return c.request(method, path, [("Connection", "close")], timeout=timeout)
-
-
-def kids(pid):
-    """Live (non-zombie) children of pid."""
-    return set(children(pid))
 
 
 def world_readable_dir():
@@ -543,7 +520,7 @@ def test_metrics_exposition_and_request_counters(server):
     assert after.get("wsginit_workers") == 2
     rss = after.series("wsginit_worker_resident_memory_bytes")
     pids = {int(dict(lb)["pid"]) for lb in rss}
-    assert pids == kids(s.proc.pid), (rss, kids(s.proc.pid))
+    assert pids == set(children(s.proc.pid)), (rss, children(s.proc.pid))
     assert len({dict(lb)["worker"] for lb in rss}) == 2
     assert all(v > 1_000_000 for v in rss.values()), rss
     backlog = after.series("wsginit_listen_backlog")
@@ -552,7 +529,7 @@ def test_metrics_exposition_and_request_counters(server):
     assert t_start - 1 <= start <= t_ready + 1, (t_start, start, t_ready)
     assert all(v == 0 for v in after.series("wsginit_worker_restarts_total").values())
     assert {dict(lb)["reason"] for lb in after.series("wsginit_worker_restarts_total")} == \
-        {"timeout", "crash", "max_requests", "reload"}
+        {"timeout", "crash", "max_requests", "reload", "rss"}
 
 
 def test_metrics_count_an_app_error_and_its_body(server):
@@ -841,9 +818,10 @@ def test_trusted_proxy_x_forwarded_for(proxy_server, allow, xff, remote):
     ("for=1.2.3.4, for=10.1.1.1;proto=https", [], "1.2.3.4", "https"),
     ("for=1.2.3.4, for=5.6.7.8", [], "5.6.7.8", "http"),
     ("for=unknown", [], "127.0.0.1", "http"),
-    # Forwarded is used instead of X-Forwarded-*, not merged with them
-    ("for=1.2.3.4", [("X-Forwarded-For", "9.9.9.9"), ("X-Forwarded-Proto", "https")], "1.2.3.4", "http"),
-    ("for=1.2.3.4;proto=http", [("X-Forwarded-Ssl", "on")], "1.2.3.4", "http"),
+    # any X-Forwarded-* header is used instead of Forwarded, not merged with it: a proxy
+    # that sets X-Forwarded-For and passes a client's Forwarded on must win
+    ("for=1.2.3.4;proto=https", [("X-Forwarded-For", "9.9.9.9")], "9.9.9.9", "http"),
+    ("for=1.2.3.4;proto=http", [("X-Forwarded-Ssl", "on")], "127.0.0.1", "https"),
 ])
 def test_trusted_proxy_forwarded_rfc7239(proxy_server, fwd, extra, remote, scheme):
     s = proxy_server(FORWARDED_ALLOW_IPS="127.0.0.1,10.0.0.0/8")

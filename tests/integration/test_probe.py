@@ -13,25 +13,15 @@ import time
 import pytest
 
 import wire
-from conftest import free_port, readable_dir, run_binary, wait_port
+from conftest import free_port, readable_dir, run_binary, wait_for, wait_port
 
 NOTFOUND = "notfound:application"  # every path 404, /hang never returns
 
 
 @pytest.fixture
-def server():
-    """server(**env) -> wire.Live, not waited for; stopped at teardown."""
-    started = []
-
-    def start(**env):
-        s = wire.Live(env, wait=False)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.stop()
+def server(live):
+    """server(**env) -> wire.Live, not waited for (conftest's live)."""
+    return lambda **env: live(wait=False, **env)
 
 
 def probe(env, **extra):
@@ -40,13 +30,6 @@ def probe(env, **extra):
     env = {k: v for k, v in dict(env, **extra).items() if v is not None}
     r = run_binary(env, ["--probe"], timeout=20)
     return r.returncode, r.stdout.strip(), r.stderr
-
-
-def until(pred, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met within %ss" % timeout
-        time.sleep(0.02)
 
 
 def answers(port, path):
@@ -66,16 +49,16 @@ def test_admin_bind_readyz_503_before_ready_then_200(server):
         aport = free_port()
         s = server(APP="ops:application", ADMIN_BIND="127.0.0.1:%d" % aport, HEALTH_PATH="/healthz",
                    OPS_IMPORT_GATE=gate)
-        until(lambda: answers(aport, "/readyz") == 503)
+        assert wait_for(lambda: answers(aport, "/readyz") == 503, 15)
         t = time.monotonic()
         assert probe(s.env)[:2] == (1, "503"), probe(s.env)
         assert time.monotonic() - t < 3, "answered by the master, not queued on the app port"
         os.unlink(gate)
-        until(lambda: answers(aport, "/readyz") == 200)
+        assert wait_for(lambda: answers(aport, "/readyz") == 200, 15)
         assert probe(s.env)[:2] == (0, "200")
         # the admin address in any form, wildcard included, is probed on loopback
         s2 = server(APP=NOTFOUND, ADMIN_BIND="0.0.0.0:%d" % free_port(), WORKERS="1")
-        until(lambda: answers(int(s2.env["ADMIN_BIND"].rsplit(":", 1)[1]), "/readyz") == 200)
+        assert wait_for(lambda: answers(int(s2.env["ADMIN_BIND"].rsplit(":", 1)[1]), "/readyz") == 200, 15)
         assert probe(s2.env)[:2] == (0, "200")
     finally:
         shutil.rmtree(gate_dir, ignore_errors=True)

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from conftest import APPS, BINARY, readable_dir, run_binary
+from conftest import APPS, BINARY, PYTHON, readable_dir, require_django, run_binary
 
-PYTHON = "/usr/bin/python3"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the privilege drop needs root")
 
 
@@ -85,7 +84,7 @@ def test_script_with_arguments_and_its_exit_code(tmpdirs):
                    "import sys\nprint(__name__, sys.argv)\nprint('to stderr', file=sys.stderr)\n"
                    "sys.exit(int(sys.argv[1]))\n")
     ours, theirs = with_python3([script, "7", "b c"])
-    assert ours == theirs == (7, "__main__ %r\n" % [script, "7", "b c"], "to stderr\n")
+    assert ours == theirs == (7, "__main__ %r\n" % ([script, "7", "b c"],), "to stderr\n")
 
 
 def test_uncaught_exception_exits_1_with_the_traceback():
@@ -193,6 +192,7 @@ USERS = "from django.contrib.auth.models import User; print(list(User.objects.va
 def django_env(tmpdirs):
     """The test project's settings, on a database file in a directory only the run-as
     user needs to write: as `docker run -v data:/data image --python manage.py migrate`."""
+    require_django()
     data = tmpdirs()
     os.chmod(data, 0o777)
     return {"DJANGO_DB_PATH": os.path.join(data, "db.sqlite3"),

@@ -324,6 +324,16 @@ def test_invalid_app_response_gives_500_and_log_line(mis, path):
     assert get(mis.port, "/").body == b"misbehave ok"
 
 
+def test_status_without_reason_gets_its_space(mis):
+    """start_response('200', ...): the status line keeps the SP that RFC 9112 requires
+    before an empty reason phrase."""
+    with Conn(mis.port) as c:
+        c.send(build("GET", "/status-no-reason", [("Connection", "close")]))
+        data = c.read_until_eof(timeout=10)
+    assert data.startswith(b"HTTP/1.1 200 \r\n"), data
+    assert wire.parse_one(data, eof=True)[0].body == b"no reason"
+
+
 def test_non_bytes_item_after_headers_cuts(mis):
     with Conn(mis.port) as c:
         c.send(build("GET", "/str-body-later"))

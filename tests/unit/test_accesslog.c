@@ -338,4 +338,56 @@ TEST(json_lines)
 	CHECK_EQ_STR(render(request("GET /p HTTP/1.1\r\nHost: x\r\nUser-Agent: a \"quoted\" \\ \t agent\r\n\r\n", HEAD)), want);
 }
 
+/* ---------- request ID, trace context, queue time ---------- */
+
+static const struct trace traced = {
+	.request_id = "req-1.a:b_c", .request_id_len = 11,
+	.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736", .span_id = "00f067aa0ba902b7",
+	.front_us = 0, .queue_us = 1500,
+};
+
+TEST(trace_atoms)
+{
+	struct access *a = request(GET, HEAD);
+	a->trace = &traced;
+	CHECK_EQ_STR(line("%(request_id)s %(trace_id)s %(span_id)s %(queue_us)s", a),
+		     "req-1.a:b_c 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 1500");
+	/* none of them: REQUEST_ID off, no traceparent, the app not called */
+	struct trace none = {.queue_us = -1};
+	a->trace = &none;
+	CHECK_EQ_STR(line("%(request_id)s|%(trace_id)s|%(span_id)s|%(queue_us)s", a), "-|-|-|-");
+	none.queue_us = 0;
+	CHECK_EQ_STR(line("%(queue_us)s", a), "0");
+	a->trace = NULL; /* a refusal */
+	CHECK_EQ_STR(line("%(request_id)s|%(trace_id)s|%(span_id)s|%(queue_us)s", a), "-|-|-|-");
+	/* names are whole and case-sensitive, like gunicorn's */
+	a->trace = &traced;
+	CHECK_EQ_STR(line("%(request_ids)s|%(Request_id)s|%(trace)s|%(queue)s|%({request_id}i)s", a), "-|-|-|-|-");
+}
+
+TEST(trace_json_fields)
+{
+	cfg.access_log = true;
+	cfg.log_json = true;
+	cfg.access_log_format = "%(h)s";
+	CHECK_EQ_INT(accesslog_init(&cfg, err, sizeof err), 0);
+	struct access *a = request("GET /p HTTP/1.1\r\nHost: x\r\n\r\n", HEAD);
+	a->trace = &traced;
+	char want[1024];
+	snprintf(want, sizeof want,
+		 "{\"time\":\"2023-11-14T22:13:20Z\",\"remote_addr\":\"1.2.3.4\",\"method\":\"GET\","
+		 "\"path\":\"/p\",\"query\":\"\",\"protocol\":\"HTTP/1.1\",\"status\":200,\"bytes\":1234,"
+		 "\"duration_us\":1234567,\"referer\":\"\",\"user_agent\":\"\",\"queue_us\":1500,"
+		 "\"request_id\":\"req-1.a:b_c\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+		 "\"span_id\":\"00f067aa0ba902b7\",\"pid\":%d}", (int)getpid());
+	CHECK_EQ_STR(render(a), want);
+	/* only what the request has */
+	struct trace none = {.queue_us = -1};
+	a->trace = &none;
+	CHECK(!strstr(render(a), "queue_us") && !strstr(t.out, "request_id") && !strstr(t.out, "trace_id") &&
+	      !strstr(t.out, "span_id"));
+	a->trace = NULL;
+	CHECK(!strstr(render(a), "queue_us") && !strstr(t.out, "_id"));
+}
+
 UNIT_MAIN()

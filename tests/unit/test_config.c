@@ -346,6 +346,23 @@ TEST(booleans)
 	EXPECT_FAIL("ACCESS_LOG", " true");
 }
 
+TEST(max_rss_and_reload)
+{
+	CHECK_EQ_INT(LOAD("APP=a"), 0);
+	CHECK(cfg.max_rss == 0 && !cfg.reload);
+	CHECK_EQ_INT(LOAD("APP=a", "MAX_RSS=300m", "RELOAD=on"), 0);
+	CHECK(cfg.max_rss == 300ull << 20 && cfg.reload);
+	EXPECT_FAIL("MAX_RSS", "1.5g");
+	EXPECT_FAIL("RELOAD", "sometimes");
+}
+
+TEST(reload_with_preload_is_refused)
+{
+	CHECK_EQ_INT(LOAD("APP=a", "RELOAD=true", "PRELOAD=yes"), -1);
+	CHECK(strstr(err, "RELOAD=\"true\"") && strstr(err, "PRELOAD=\"yes\"") && !strchr(err, '\n'));
+	CHECK_EQ_INT(LOAD("APP=a", "RELOAD=true", "PRELOAD=no"), 0);
+}
+
 TEST(log_level)
 {
 	static const struct {

@@ -779,6 +779,13 @@ TEST(versions_505)
 	CHECK_STATUS("GET / http/1.1\r\nHost: h\r\n\r\n", 400);
 }
 
+TEST(no_version_400)
+{
+	CHECK_STATUS("GET /\r\n\r\n", 400);
+	CHECK_STATUS("GET /\r\nHost: h\r\n\r\n", 400);
+	CHECK_STATUS("GET /path?q=1\r\n\r\n", 400);
+}
+
 TEST(connect_405)
 {
 	CHECK_STATUS("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405);

@@ -416,17 +416,27 @@ TEST(forwarded_elements_are_walked_from_the_right)
 	CHECK_EQ_STR(REMOTE(), "1.2.3.4");
 }
 
-/* Forwarded is read instead of X-Forwarded-*, never merged with them. */
-TEST(forwarded_wins_over_x_forwarded)
+/* Any X-Forwarded-* header is read instead of Forwarded, never merged with
+ * it: a proxy that sets X-Forwarded-For and passes a client's Forwarded on
+ * would otherwise let the client choose. */
+TEST(x_forwarded_wins_over_forwarded)
 {
 	trust(NULL);
-	APPLY("127.0.0.1", "X-Forwarded-For: 9.9.9.9", "Forwarded: for=1.2.3.4", "X-Forwarded-Proto: https");
-	CHECK_EQ_STR(REMOTE(), "1.2.3.4");
+	APPLY("127.0.0.1", "X-Forwarded-For: 9.9.9.9", "Forwarded: for=1.2.3.4;proto=https");
+	CHECK_EQ_STR(REMOTE(), "9.9.9.9");
+	CHECK(!HTTPS());
+	APPLY("127.0.0.1", "Forwarded: for=1.2.3.4;proto=https", "X-Forwarded-Proto: http");
+	CHECK_EQ_STR(REMOTE(), "127.0.0.1");
 	CHECK(!HTTPS());
 	APPLY("127.0.0.1", "Forwarded: for=1.2.3.4;proto=http", "X-Forwarded-Ssl: on");
-	CHECK(!HTTPS());
-	APPLY("127.0.0.1", "Forwarded: for=unknown", "X-Forwarded-For: 9.9.9.9");
 	CHECK_EQ_STR(REMOTE(), "127.0.0.1");
+	CHECK(HTTPS());
+	APPLY("127.0.0.1", "Forwarded: for=1.2.3.4;proto=https", "X-Forwarded-For: unknown");
+	CHECK_EQ_STR(REMOTE(), "127.0.0.1");
+	CHECK(!HTTPS());
+	APPLY("127.0.0.1", "Forwarded: for=1.2.3.4;proto=https", "X-Forwarded-Prefix: /p");
+	CHECK_EQ_STR(REMOTE(), "1.2.3.4"); /* the prefix is not of the family */
+	CHECK(HTTPS());
 }
 
 /* ---------- the prefix (SCRIPT_NAME) ---------- */

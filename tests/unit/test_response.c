@@ -268,6 +268,15 @@ TEST(status_from_a_code)
 	SENDS(&r, "HTTP/1.1 404 Not Found\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n");
 }
 
+TEST(status_without_reason_keeps_its_space)
+{
+	struct response r;
+	open_response(&r, HTTP_GET, 1, true);
+	CHECK_EQ_INT(response_status(&r, "204", 3), REFUSE_NONE);
+	response_end(&r);
+	SENDS(&r, "HTTP/1.1 204 \r\nServer: wsginit\r\nDate: <date>\r\n\r\n");
+}
+
 TEST(app_date_and_server_are_kept)
 {
 	struct response r;
@@ -278,6 +287,41 @@ TEST(app_date_and_server_are_kept)
 	response_head_end(&r, true, 0);
 	response_end(&r);
 	SENDS(&r, "HTTP/1.1 200 OK\r\nserver: app/1\r\nDATE: yesterday\r\nContent-Length: 0\r\n\r\n");
+}
+
+/* REQUEST_ID: X-Request-ID after Server, unless the app set its own; an
+ * error answer that replaces the app's head carries it too. */
+TEST(request_id_header)
+{
+	struct response r;
+	open_response(&r, HTTP_GET, 1, true);
+	response_request_id(&r, "abc-123", 7);
+	response_status(&r, "200 OK", 6);
+	response_end(&r);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nX-Request-ID: abc-123\r\nDate: <date>\r\n"
+		  "Content-Length: 0\r\n\r\n");
+	open_response(&r, HTTP_GET, 1, true);
+	response_request_id(&r, "abc-123", 7);
+	response_status(&r, "200 OK", 6);
+	CHECK_EQ_INT(response_header(&r, "x-request-id", 12, "apps-own", 8), REFUSE_NONE);
+	response_end(&r);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nx-request-id: apps-own\r\nServer: wsginit\r\nDate: <date>\r\n"
+		  "Content-Length: 0\r\n\r\n");
+	open_response(&r, HTTP_GET, 1, true);
+	response_request_id(&r, "abc-123", 7);
+	response_status(&r, "200 OK", 6);
+	response_header(&r, "X-Request-ID", 12, "apps-own", 8);
+	CHECK(response_error(&r, 500)); /* the app's header went with its head */
+	SENDS(&r, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nServer: wsginit\r\n"
+		  "X-Request-ID: abc-123\r\nDate: <date>\r\nContent-Length: 22\r\nConnection: close\r\n\r\n"
+		  "Internal Server Error\n");
+	/* the next response begins without it */
+	open_response(&r, HTTP_GET, 1, true);
+	response_request_id(&r, "abc-123", 7);
+	response_begin(&r, HTTP_GET, 1, true);
+	response_status(&r, "200 OK", 6);
+	response_end(&r);
+	SENDS(&r, "HTTP/1.1 200 OK\r\nServer: wsginit\r\nDate: <date>\r\nContent-Length: 0\r\n\r\n");
 }
 
 TEST(app_content_length_passed_through)
