@@ -53,7 +53,8 @@ struct master {
 	const struct static_files *statics;
 	double start_time;
 	int sigfd, notes[2];
-	int state, exit_code, target, generation, numbers;
+	int state, exit_code, target, numbers;
+	int generation, generations; /* the one wanted; the number of the newest made */
 	double now, respawn_at, backoff, delay_until;
 	struct reload *reload; /* RELOAD's watcher, or NULL */
 	double reload_at;      /* the rollover once the files are quiet; 0: none due */
@@ -265,7 +266,7 @@ static void roll_over(struct master *m, const char *why)
 {
 	if (m->state != RUNNING)
 		return;
-	m->generation++;
+	m->generation = ++m->generations; /* never a failed one's number again */
 	log_msg(LOG_INFO, "%s: starting new workers%s", why, m->cfg->preload
 		? " (PRELOAD: the app imported at start is kept)" : " that import the app anew");
 }

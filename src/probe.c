@@ -6,6 +6,7 @@
 #include "master.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -76,6 +77,17 @@ static ssize_t read_status_line(int fd, char *buf, size_t size, long long deadli
 	return (ssize_t)got;
 }
 
+/* The code of "HTTP/1.x NNN " or "HTTP/1.x NNN\r", else -1. */
+static int status_code(const char *line)
+{
+	const char *c = line + 9;
+	if (strncmp(line, "HTTP/1.", 7) || !isdigit((unsigned char)line[7]) || line[8] != ' ' ||
+	    c[0] < '1' || c[0] > '5' || !isdigit((unsigned char)c[1]) || !isdigit((unsigned char)c[2]) ||
+	    (c[3] != ' ' && c[3] != '\r'))
+		return -1;
+	return (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
+}
+
 /* GETs the target; the status, or -1 with the reason on stderr. */
 static int ask(const struct target *t)
 {
@@ -103,7 +115,7 @@ static int ask(const struct target *t)
 			fprintf(stderr, "wsginit --probe: %s: %s\n", t->shown, strerror(err));
 		return -1;
 	}
-	if (sscanf(resp, "HTTP/1.%*d %3d", &status) != 1 || status < 100) {
+	if ((status = status_code(resp)) < 0) {
 		fprintf(stderr, "wsginit --probe: %s: %s\n", t->shown,
 			got ? "not an HTTP answer" : "closed without an answer");
 		return -1;

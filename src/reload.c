@@ -138,9 +138,11 @@ static int event(struct reload *r, const struct inotify_event *ev, char *what, s
 	bool dir = ev->mask & IN_ISDIR;
 	if (!d || !ev->len || skipped(ev->name) || (!dir && !is_py(ev->name)))
 		return 0;
-	snprintf(what, len, "%s/%s", d->path, ev->name);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", d->path, ev->name);
 	if (dir && ev->mask & (IN_CREATE | IN_MOVED_TO))
-		watch_tree(r, what);
+		watch_tree(r, path);
+	snprintf(what, len, "%s", path);
 	return 1;
 }
 

@@ -4,5 +4,6 @@
 #pragma once
 
 /* Logs one warning when this process (run it as the workers' user) cannot
- * create files in TMPDIR, or /tmp when TMPDIR is unset or empty. */
+ * create files in the temp directory meant (TMPDIR, TEMP or TMP, else /tmp),
+ * saying where Python's tempfile falls back to, if anywhere. */
 void tmpdir_check(void);

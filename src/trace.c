@@ -41,12 +41,13 @@ static void fill_weak(struct trace_random *r, size_t from)
 }
 
 /* One getrandom() per 256 IDs: the kernel's CSPRNG, at a fraction of a
- * system call each. */
+ * system call each. Never waits for the pool at early boot (the loop
+ * thread calls it): the weak fill keeps IDs distinct until it is ready. */
 static void fill(struct trace_random *r)
 {
 	size_t got = 0;
 	while (got < sizeof r->buf) {
-		ssize_t n = getrandom(r->buf + got, sizeof r->buf - got, 0);
+		ssize_t n = getrandom(r->buf + got, sizeof r->buf - got, GRND_NONBLOCK);
 		if (n > 0)
 			got += (size_t)n;
 		else if (n < 0 && errno != EINTR)

@@ -8,6 +8,7 @@ answer from that address. 0.0.0.0 and :: are probed on loopback. Exit 0 healthy,
 import os
 import shutil
 import socket
+import threading
 import time
 
 import pytest
@@ -123,7 +124,22 @@ def test_silent_server_fails_within_the_probe_timeout():
         rc, out, err = probe({"APP": NOTFOUND, "BIND": "127.0.0.1:%d" % port})
         took = time.monotonic() - t
     assert (rc, out) == (1, "") and "no answer within 5 s" in err, (rc, out, err)
-    assert 4.5 <= took < 7, took
+    assert 4.5 <= took < 20, took   # the deadline, not a hang
+
+
+@pytest.mark.parametrize("line", [b"HTTP/1.1 2000 OK", b"HTTP/1.1 +20 OK", b"HTTP/1.1 20 OK",
+                                  b"HTTP/1.1 600 X", b"HTTP/2 200 OK", b"ICY 200 OK"])
+def test_malformed_status_line_is_unhealthy(line):
+    """Only "HTTP/1.x NNN" with three digits (1xx-5xx) is an answer."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        answer = threading.Thread(target=lambda: (lambda c: (c.recv(4096), c.sendall(line + b"\r\n\r\n"),
+                                                            c.close()))(srv.accept()[0]))
+        answer.start()
+        r = run_binary({}, ["--probe", "http://127.0.0.1:%d/" % srv.getsockname()[1]], timeout=20)
+        answer.join(timeout=20)
+    assert (r.returncode, r.stdout) == (1, "") and "not an HTTP answer" in r.stderr, r
 
 
 @pytest.mark.parametrize("name,value", [("PORT", "abc"), ("HEALTH_PATH", "healthz"), ("ADMIN_BIND", "nowhere"),
