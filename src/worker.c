@@ -637,15 +637,13 @@ static void begin_stop(struct worker *w)
 	 * first: no handshake completes after it (the kernel filters a
 	 * listener's SYNs and final ACKs), so the drained queue stays empty
 	 * until the close, and a late client's SYN is retried into a refusal.
-	 * (Refused with EPERM in the rootfs test started as nonroot: there the
-	 * window remains.) Not when retiring alone: the others keep the socket. */
+	 * Not when retiring alone: the other workers keep the socket. */
 	static struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
 	static const struct sock_fprog none = {1, &drop};
 	for (int i = 0; i < w->args->nls; i++) {
 		const struct listener *l = &w->args->ls[i];
 		if (w->stop_asked && setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_FILTER, &none, sizeof none) < 0)
-			log_msg(LOG_DEBUG, "no drop filter on %s (%s): a late handshake may be reset", l->text,
-				strerror(errno));
+			log_msg(LOG_WARNING, "cannot stop new connections on %s: %s", l->text, strerror(errno));
 		for (int n = 0; n < 64 && w->stop_asked && w->nconns < 4096 && accept_batch(w, l); n++)
 			;
 		close(l->fd);
