@@ -15,7 +15,6 @@
 #include "wsgi.h"
 
 #include <arpa/inet.h>
-#include <linux/filter.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -631,19 +630,12 @@ static void begin_stop(struct worker *w)
 	if (w->accepting)
 		watch_listeners(w, false);
 	loop_timer_disarm(&w->pause);
-	/* On TERM each listener is drained and closed at once, so new
-	 * connections are refused rather than queued in a backlog nobody takes
-	 * (closing it resets them). A filter that drops every packet goes on
-	 * first: no handshake completes after it (the kernel filters a
-	 * listener's SYNs and final ACKs), so the drained queue stays empty
-	 * until the close, and a late client's SYN is retried into a refusal.
-	 * Not when retiring alone: the other workers keep the socket. */
-	static struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
-	static const struct sock_fprog none = {1, &drop};
+	/* Each listener is drained and closed at once, so new connections are
+	 * refused rather than queued in a backlog nobody takes (closing it
+	 * resets them): only the last process to close has a window, of
+	 * microseconds, between its last accept and its close. */
 	for (int i = 0; i < w->args->nls; i++) {
 		const struct listener *l = &w->args->ls[i];
-		if (w->stop_asked && setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_FILTER, &none, sizeof none) < 0)
-			log_msg(LOG_WARNING, "cannot stop new connections on %s: %s", l->text, strerror(errno));
 		for (int n = 0; n < 64 && w->stop_asked && w->nconns < 4096 && accept_batch(w, l); n++)
 			;
 		close(l->fd);
