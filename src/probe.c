@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "master.h"
+#include "slots.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PROBE_TIMEOUT_MS 5000
@@ -28,18 +28,11 @@ struct target {
 	bool any_status; /* any status line is healthy, not only 2xx */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 0 when fd is ready for events before the deadline, else -1 with errno. */
 static int wait_for(int fd, short events, long long deadline)
 {
 	struct pollfd p = {.fd = fd, .events = events};
-	long long left = deadline - now_ms();
+	long long left = deadline - slots_now_ms();
 	int n = left > 0 ? poll(&p, 1, (int)left) : 0;
 	if (n == 0)
 		errno = ETIMEDOUT;
@@ -92,7 +85,7 @@ static int status_code(const char *line)
 static int ask(const struct target *t)
 {
 	char req[1024], resp[128];
-	long long deadline = now_ms() + PROBE_TIMEOUT_MS;
+	long long deadline = slots_now_ms() + PROBE_TIMEOUT_MS;
 	int n = snprintf(req, sizeof req,
 			 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: wsginit-probe\r\nConnection: close\r\n\r\n",
 			 t->path, t->host);
