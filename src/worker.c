@@ -1,8 +1,10 @@
 /* The worker's event loop. One thread owns every connection's reading,
  * writing and timers; a complete request is answered inline (HEALTH_PATH,
  * refusals, THREADS=1 app calls) or by an app thread, which hands the
- * connection back through an eventfd. Once produced, a response is written
- * by the loop as the client drains: no app slot waits for a slow reader. */
+ * connection back on a list the loop takes each turn. Once produced, a
+ * response is written by the loop as the client drains: no app slot waits
+ * for a slow reader. Connections are edge-triggered and registered once:
+ * no epoll_ctl per request. */
 #include "worker.h"
 
 #include "accesslog.h"
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -34,19 +37,21 @@
 #define ACCEPT_PAUSE 0.1   /* after EMFILE: accept again later, do not spin */
 #define SPARE_BUFS 64
 #define RSS_INTERVAL 0.001 /* MAX_RSS: resident memory is read at most this often */
+#define RAMP_WAIT 0.001    /* requests wait: how often the loop sees whether one more thread helps */
+#define RAMP_BUSY 0.5      /* ... it does when app threads used less of a CPU than this meanwhile */
 
 #define CONN_OF(t) ((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
 /* The timer lists: each has one fixed timeout. */
-enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, NLISTS };
+enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, RAMP, NLISTS };
 
 /* The thread contract: the loop thread owns every field. App threads
  * (THREADS > 1) read cfg and args; under mu they take conns from queue, give
- * them back on finished and read quit; with atomics they pick their
- * busy_since slot (next_thread), write it, and count me->in_flight. A conn
- * belongs to one thread at a time: an app thread's between hand_off() and
- * on_done(), the loop's otherwise (the response budget it points to is
- * atomic). */
+ * them back on finished, keep free, sleeping and wakes, and read quit; with
+ * atomics they pick their busy_since slot (next_thread), write it, and count
+ * me->in_flight. A conn belongs to one thread at a time: an app thread's
+ * between hand_off() and resume_finished(), the loop's otherwise (the response
+ * budget it points to is atomic; its unread flag is always the loop's). */
 struct worker {
 	const struct config *cfg;
 	const struct worker_args *args;
@@ -55,7 +60,7 @@ struct worker {
 	struct loop_io *lio; /* one per listener */
 	struct loop_io sig, done;
 	struct loop_list lists[NLISTS];
-	struct loop_timer pause, stop_deadline;
+	struct loop_timer pause, stop_deadline, ramp;
 	struct http_limits limits;
 	struct response_budget budget;
 	size_t head_max;
@@ -69,12 +74,17 @@ struct worker {
 	uint64_t page_size;
 	char *spare; /* free read buffers, linked through their first bytes */
 	int nspare;
+	struct exchange *spare_ex; /* free exchanges */
+	int nspare_ex;
 	struct trace_random ids; /* REQUEST_ID: the bytes of the IDs it makes */
 	/* app threads (THREADS > 1) */
 	pthread_t *threads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct conn *queue, *queue_tail, *finished;
+	bool told; /* done was written since finished was last taken */
+	int free, sleeping, wakes; /* threads awake and not serving; waiting for a wake; wakes given */
+	double ramp_at, ramp_cpu;  /* the loop's clock and app_cpu() when the ramp timer was armed */
 	bool quit;
 	atomic_llong *busy_since; /* per app thread, ms; 0 when idle */
 	atomic_int next_thread;
@@ -89,7 +99,7 @@ static void note(const struct worker *w, enum slot_note what)
 
 static void on_conn(struct loop *l, void *data, uint32_t events);
 
-/* ---------- read buffers: a connection holds one only while a request arrives ---------- */
+/* ---------- a connection holds a read buffer and an exchange only while a request is under way ---------- */
 
 static char *buf_get(struct worker *w)
 {
@@ -115,6 +125,39 @@ static void buf_put(struct worker *w, char *b)
 	w->nspare++;
 }
 
+static struct exchange *ex_get(struct worker *w)
+{
+	struct exchange *x = w->spare_ex;
+	if (x) {
+		w->spare_ex = x->next_spare;
+		w->nspare_ex--;
+		return x;
+	}
+	if (!(x = calloc(1, sizeof *x)))
+		abort();
+	http_init(&x->parser, &w->limits);
+	response_init(&x->resp, &w->budget);
+	return x;
+}
+
+static void ex_free(struct exchange *x)
+{
+	response_free(&x->resp);
+	http_free(&x->parser);
+	free(x);
+}
+
+/* x is between requests of a keep-alive connection: its parser and
+ * response buffers serve the next request of any connection as they are. */
+static void ex_put(struct worker *w, struct exchange *x)
+{
+	if (w->nspare_ex >= SPARE_BUFS)
+		return ex_free(x);
+	x->next_spare = w->spare_ex;
+	w->spare_ex = x;
+	w->nspare_ex++;
+}
+
 /* ---------- connections ---------- */
 
 static void conn_close(struct worker *w, struct conn *c)
@@ -124,8 +167,8 @@ static void conn_close(struct worker *w, struct conn *c)
 	 * leaves it in the epoll set, with events for a freed conn. */
 	loop_watch(&w->loop, &c->io, 0);
 	close(c->io.fd);
-	response_free(&c->resp);
-	http_free(&c->parser);
+	if (c->ex)
+		ex_free(c->ex);
 	if (c->cap == READ_BUF)
 		buf_put(w, c->buf);
 	else
@@ -158,12 +201,10 @@ static void conn_open(struct worker *w, const struct listener *l, int fd, const 
 		abort();
 	c->io = (struct loop_io){.fd = fd, .fn = on_conn, .data = c};
 	c->listener = l;
-	c->peer = *ss;
+	memcpy(&c->peer, ss, sizeof c->peer);
 	peer_text(c);
-	http_init(&c->parser, &w->limits);
-	response_init(&c->resp, &w->budget);
 	w->nconns++;
-	if (loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
+	if (loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP | EPOLLET) < 0) {
 		log_msg(LOG_ERROR, "epoll_ctl: %s", strerror(errno));
 		conn_close(w, c);
 		return;
@@ -190,14 +231,14 @@ static int logged_status(const struct response *r, bool whole)
 
 static void account(struct worker *w, struct conn *c, bool whole)
 {
-	const struct response *r = &c->resp;
-	bool refusal = c->handler == HANDLER_REFUSAL;
-	int64_t us = since_us(&c->start);
+	const struct response *r = &c->ex->resp;
+	bool refusal = c->ex->handler == HANDLER_REFUSAL;
+	int64_t us = c->ex->took_us >= 0 ? c->ex->took_us : since_us(&c->ex->start);
 	int status = logged_status(r, whole);
-	slots_count(w->me, c->handler, refusal ? -1 : c->parser.req.method, status, r->sent, us);
-	if (c->handler == HANDLER_APP && c->trace.queue_us >= 0)
-		slots_count_queue(w->me, c->trace.queue_us);
-	if (c->handler == HANDLER_HEALTH) { /* probes every few seconds: not access-log material */
+	slots_count(w->me, c->ex->handler, refusal ? -1 : c->ex->parser.req.method, status, r->sent, us);
+	if (c->ex->handler == HANDLER_APP && c->ex->trace.queue_us >= 0)
+		slots_count_queue(w->me, c->ex->trace.queue_us);
+	if (c->ex->handler == HANDLER_HEALTH) { /* probes every few seconds: not access-log material */
 		if (log_enabled(LOG_DEBUG))
 			log_msg(LOG_DEBUG, "%s %s -> %d", c->remote[0] ? c->remote : "unix", w->cfg->health_path,
 				status);
@@ -205,30 +246,32 @@ static void account(struct worker *w, struct conn *c, bool whole)
 	}
 	if (!accesslog_enabled())
 		return;
-	const char *remote = refusal ? c->remote : c->pv.remote;
+	const char *remote = refusal ? c->remote : c->ex->pv.remote;
 	struct access a = {
 		.remote = remote[0] ? remote : "-",
 		.buf = c->buf,
-		.req = refusal ? NULL : &c->parser.req,
+		.req = refusal ? NULL : &c->ex->parser.req,
 		.status = status,
 		.bytes = r->sent,
-		.start = c->start,
+		.start = c->ex->start,
 		.duration_us = us,
 		.head = r->head,
 		.head_len = r->head_len,
-		.trace = refusal ? NULL : &c->trace,
+		.trace = refusal ? NULL : &c->ex->trace,
 	};
 	accesslog_write(&a);
 }
 
 /* A refused client gets its answer, then the rest of what it sends is read
  * and dropped: closing over unread bytes would reset the answer away. */
+static void drain(struct worker *w, struct conn *c);
+
 static void linger(struct worker *w, struct conn *c)
 {
 	shutdown(c->io.fd, SHUT_WR);
 	c->state = CONN_LINGER;
-	loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP);
 	loop_timer_arm(&w->loop, &c->timer, &w->lists[LINGER]);
+	drain(w, c); /* what came before: no edge will tell of it */
 }
 
 /* After a response: false when the connection was closed. */
@@ -242,12 +285,12 @@ static bool next_request(struct worker *w, struct conn *c)
 		note(w, NOTE_RETIRE);
 		w->stopping = true;
 	}
-	if (!c->resp.keep || w->stopping) {
+	if (!c->ex->resp.keep || w->stopping) {
 		conn_close(w, c);
 		return false;
 	}
-	c->len = http_next(&c->parser, c->buf, c->len);
-	c->continue_sent = false;
+	c->len = http_next(&c->ex->parser, c->buf, c->len);
+	c->ex->continue_sent = false;
 	return true;
 }
 
@@ -256,11 +299,14 @@ static bool next_request(struct worker *w, struct conn *c)
  * or is closed. */
 static bool send_response(struct worker *w, struct conn *c)
 {
-	switch (response_write(&c->resp, c->io.fd)) {
-	case RESPONSE_BLOCKED:
-		if (c->state != CONN_WRITING) {
-			c->state = CONN_WRITING;
-			loop_watch(&w->loop, &c->io, EPOLLOUT);
+	switch (response_write(&c->ex->resp, c->io.fd)) {
+	case RESPONSE_BLOCKED: /* the socket said so: an EPOLLOUT edge follows */
+		c->state = CONN_WRITING;
+		if (!(c->io.events & EPOLLOUT) &&
+		    loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+			account(w, c, false);
+			conn_close(w, c);
+			return false;
 		}
 		loop_timer_arm(&w->loop, &c->timer, &w->lists[WRITING]); /* progress renews the clock */
 		return false;
@@ -275,27 +321,25 @@ static bool send_response(struct worker *w, struct conn *c)
 	}
 	account(w, c, true);
 	loop_timer_disarm(&c->timer); /* the write clock; the next request arms its own */
-	if (c->handler == HANDLER_REFUSAL) {
+	if (c->ex->handler == HANDLER_REFUSAL) {
 		linger(w, c);
 		return false;
 	}
 	if (!next_request(w, c))
 		return false;
-	if (c->state != CONN_READING) {
-		c->state = CONN_READING;
-		if (loop_watch(&w->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
-			conn_close(w, c);
-			return false;
-		}
-	}
+	c->state = CONN_READING;
 	return true;
 }
 
-/* After a response finished outside advance() (loop writes, app threads). */
+static void on_readable(struct worker *w, struct conn *c);
+
+/* After a response finished outside advance() (loop writes, app threads):
+ * the next request, from the buffer, then from the socket if it had news
+ * meanwhile. */
 static void resume(struct worker *w, struct conn *c)
 {
-	if (send_response(w, c))
-		advance(w, c);
+	if (send_response(w, c) && advance(w, c) && c->unread)
+		on_readable(w, c);
 }
 
 /* ---------- answers made here ---------- */
@@ -304,17 +348,18 @@ static void refuse(struct worker *w, struct conn *c, int status, const char *rea
 {
 	log_msg(LOG_DEBUG, "%d for %s: %s", status, c->remote[0] ? c->remote : "unix", reason);
 	loop_timer_disarm(&c->timer);
-	clock_gettime(CLOCK_REALTIME, &c->start);
-	c->handler = HANDLER_REFUSAL;
-	response_begin(&c->resp, -1, 1, false);
-	response_error(&c->resp, status);
+	clock_gettime(CLOCK_REALTIME, &c->ex->start);
+	c->ex->took_us = -1;
+	c->ex->handler = HANDLER_REFUSAL;
+	response_begin(&c->ex->resp, -1, 1, false);
+	response_error(&c->ex->resp, status);
 	send_response(w, c);
 }
 
 static bool is_health(const struct worker *w, const struct conn *c)
 {
 	const char *hp = w->cfg->health_path;
-	const struct http_request *r = &c->parser.req;
+	const struct http_request *r = &c->ex->parser.req;
 	return hp && (r->method == HTTP_GET || r->method == HTTP_HEAD) && r->path.len == strlen(hp) &&
 	       !memcmp(c->buf + r->path.off, hp, r->path.len);
 }
@@ -324,7 +369,7 @@ static void answer_health(struct worker *w, struct conn *c)
 {
 	bool down = w->stopping || atomic_load(&w->args->slots->draining);
 	const char *body = down ? "draining\n" : "ok\n";
-	struct response *r = &c->resp;
+	struct response *r = &c->ex->resp;
 	response_status_code(r, down ? 503 : 200);
 	response_header(r, "Content-Type", 12, "text/plain", 10);
 	response_head_end(r, true, strlen(body));
@@ -335,7 +380,7 @@ static void answer_health(struct worker *w, struct conn *c)
 /* Runs the app on c, with the table showing since when this thread is busy. */
 static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
 {
-	trace_app_called(&c->trace, &c->start);
+	trace_app_called(&c->ex->trace, &c->ex->start);
 	atomic_fetch_add(&w->me->in_flight, 1);
 	atomic_store(busy, slots_now_ms());
 	wsgi_handle(c);
@@ -349,37 +394,38 @@ static void hand_off(struct worker *w, struct conn *c);
  * (the trust checked only when there is one). */
 static void begin_trace(struct worker *w, struct conn *c)
 {
-	trace_begin(&c->trace, c->buf, &c->parser.req, w->cfg->request_id ? &w->ids : NULL);
-	if (c->trace.request_start.len && config_forwarded_allowed(w->cfg, (const struct sockaddr *)&c->peer))
-		trace_front(&c->trace, c->buf, &c->start);
-	if (c->trace.request_id_len)
-		response_request_id(&c->resp, c->trace.request_id, c->trace.request_id_len);
+	trace_begin(&c->ex->trace, c->buf, &c->ex->parser.req, w->cfg->request_id ? &w->ids : NULL);
+	if (c->ex->trace.request_start.len && config_forwarded_allowed(w->cfg, (const struct sockaddr *)&c->peer))
+		trace_front(&c->ex->trace, c->buf, &c->ex->start);
+	if (c->ex->trace.request_id_len)
+		response_request_id(&c->ex->resp, c->ex->trace.request_id, c->ex->trace.request_id_len);
 }
 
 /* A complete request: its response is begun here, whoever produces it. */
 static bool dispatch(struct worker *w, struct conn *c)
 {
-	const struct http_request *req = &c->parser.req;
+	const struct http_request *req = &c->ex->parser.req;
 	/* A worker past MAX_REQUESTS answers its last one with Connection: close. */
 	bool last = w->max_requests && w->served + 1 >= w->max_requests;
 	loop_timer_disarm(&c->timer);
-	clock_gettime(CLOCK_REALTIME, &c->start);
-	response_begin(&c->resp, req->method, req->minor,
+	clock_gettime(CLOCK_REALTIME, &c->ex->start);
+	c->ex->took_us = -1;
+	response_begin(&c->ex->resp, req->method, req->minor,
 		       req->keep_alive && w->cfg->keep_alive > 0 && !w->stopping && !last);
-	proxy_apply(w->cfg, (const struct sockaddr *)&c->peer, c->remote, c->buf, req, &c->pv);
+	proxy_apply(w->cfg, (const struct sockaddr *)&c->peer, c->remote, c->buf, req, &c->ex->pv);
 	begin_trace(w, c);
 	if (is_health(w, c)) {
-		c->handler = HANDLER_HEALTH;
+		c->ex->handler = HANDLER_HEALTH;
 		answer_health(w, c);
 	} else if (w->args->statics && static_match(w->args->statics, c->buf + req->path.off, req->path.len)) {
-		c->handler = HANDLER_STATIC;
-		static_serve(w->args->statics, c->buf, req, &c->resp);
+		c->ex->handler = HANDLER_STATIC;
+		static_serve(w->args->statics, c->buf, req, &c->ex->resp);
 	} else if (w->cfg->threads > 1) {
-		c->handler = HANDLER_APP;
+		c->ex->handler = HANDLER_APP;
 		hand_off(w, c);
 		return false;
 	} else {
-		c->handler = HANDLER_APP;
+		c->ex->handler = HANDLER_APP;
 		serve(w, c, &w->me->busy_since_ms);
 		loop_update_time(&w->loop); /* the app may have taken long: timers armed next start now */
 	}
@@ -395,9 +441,9 @@ static bool dispatch(struct worker *w, struct conn *c)
 static bool advance(struct worker *w, struct conn *c)
 {
 	for (;;) {
-		enum http_result r = http_parse(&c->parser, c->buf, &c->len);
+		enum http_result r = http_parse(&c->ex->parser, c->buf, &c->len);
 		if (r == HTTP_ERROR) {
-			refuse(w, c, c->parser.status, c->parser.reason);
+			refuse(w, c, c->ex->parser.status, c->ex->parser.reason);
 			return false;
 		}
 		if (r == HTTP_MORE)
@@ -405,24 +451,26 @@ static bool advance(struct worker *w, struct conn *c)
 		if (!dispatch(w, c))
 			return false;
 	}
-	if (!http_started(&c->parser)) {
+	if (!http_started(&c->ex->parser)) {
 		if (!c->timer.list)
 			loop_timer_arm(&w->loop, &c->timer, &w->lists[IDLE]);
 		if (!c->len && c->cap == READ_BUF) { /* idle connections hold no buffer */
 			buf_put(w, c->buf);
+			ex_put(w, c->ex);
 			c->buf = NULL;
+			c->ex = NULL;
 			c->cap = 0;
 		}
-	} else if (c->timer.list != &w->lists[READING] || http_in_body(&c->parser)) {
-		/* the header clock starts once; body reads renew it */
-		loop_timer_arm(&w->loop, &c->timer, &w->lists[READING]);
+		return true;
 	}
-	if (c->parser.req.expect_continue && !c->continue_sent) {
+	if (c->timer.list != &w->lists[READING] || http_in_body(&c->ex->parser)) /* the header clock */
+		loop_timer_arm(&w->loop, &c->timer, &w->lists[READING]); /* starts once; body reads renew it */
+	if (c->ex->parser.req.expect_continue && !c->ex->continue_sent) {
 		/* An interim answer: tiny, so any socket buffer takes it whole. */
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 		if (send(c->io.fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_msg(LOG_DEBUG, "cannot answer %s: %s", c->remote, strerror(errno));
-		c->continue_sent = true;
+		c->ex->continue_sent = true;
 	}
 	return true;
 }
@@ -445,6 +493,7 @@ static void on_readable(struct worker *w, struct conn *c)
 				return refuse(w, c, 431, "request head too large");
 			if (!c->cap) {
 				c->buf = buf_get(w);
+				c->ex = ex_get(w);
 				c->cap = READ_BUF;
 			} else if (!(c->buf = realloc(c->buf, c->cap *= 2))) {
 				abort();
@@ -460,82 +509,198 @@ static void on_readable(struct worker *w, struct conn *c)
 			return conn_close(w, c); /* the client left (mid-request or idle) */
 		}
 		c->len += (size_t)n;
-		if (!advance(w, c) || (size_t)n < room)
+		/* Edge-triggered: a short read emptied the socket; after a full
+		 * one, more may wait, and no new edge will say so. */
+		c->unread = (size_t)n == room;
+		if (!advance(w, c) || !c->unread)
 			return;
 	}
 }
 
+/* Edge-triggered: each event is news once. Input that comes while a
+ * response is made or written is read after it. */
 static void on_conn(struct loop *l, void *data, uint32_t events)
 {
 	struct worker *w = l->owner;
 	struct conn *c = data;
+	bool input = events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP);
 	switch (c->state) {
-	case CONN_READING: return on_readable(w, c);
-	case CONN_LINGER: return drain(w, c);
+	case CONN_READING:
+		if (input)
+			on_readable(w, c);
+		return;
+	case CONN_LINGER:
+		if (input)
+			drain(w, c);
+		return;
 	case CONN_WRITING:
 		if (events & (EPOLLERR | EPOLLHUP)) {
 			log_msg(LOG_DEBUG, "client %s went away mid-response", c->remote);
 			account(w, c, false);
 			return conn_close(w, c);
 		}
-		return resume(w, c);
-	case CONN_APP: return; /* not watched while an app thread has it */
+		c->unread |= input;
+		if (events & EPOLLOUT)
+			resume(w, c);
+		return;
+	case CONN_APP: /* an app thread has it */
+		c->unread |= input;
+		return;
 	}
 }
 
 /* ---------- app threads ---------- */
 
+/* Under mu: wakes a sleeping thread when a request waits and no awake
+ * thread is free to take it. */
+static void wake_one(struct worker *w)
+{
+	if (w->queue && !w->free && w->sleeping) {
+		w->sleeping--;
+		w->free++;
+		w->wakes++;
+		pthread_cond_signal(&w->cv);
+	}
+}
+
+/* Serves the queue. A thread takes a request only once it holds the GIL
+ * (none waits for it in a thread that cannot run), serves the requests
+ * that come back to back under that one hold, and lets the GIL go before
+ * it sleeps. */
 static void *app_thread(void *arg)
 {
 	struct worker *w = arg;
 	atomic_llong *busy = &w->busy_since[atomic_fetch_add(&w->next_thread, 1)];
+	bool gil = false;
 	wsgi_thread_begin();
 	pthread_mutex_lock(&w->mu);
+	w->free++;
 	for (;;) {
-		while (!w->queue && !w->quit)
-			pthread_cond_wait(&w->cv, &w->mu);
 		struct conn *c = w->queue;
-		if (!c)
-			break;
+		if (!c) {
+			if (w->quit)
+				break;
+			pthread_mutex_unlock(&w->mu);
+			wsgi_release();
+			gil = false;
+			pthread_mutex_lock(&w->mu);
+			if (w->queue || w->quit)
+				continue;
+			w->free--;
+			w->sleeping++;
+			while (!w->wakes && !w->quit)
+				pthread_cond_wait(&w->cv, &w->mu);
+			if (w->wakes)
+				w->wakes--;
+			continue;
+		}
+		if (!gil) {
+			pthread_mutex_unlock(&w->mu);
+			wsgi_hold();
+			gil = true;
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
 		if (!(w->queue = c->qnext))
 			w->queue_tail = NULL;
+		w->free--;
 		pthread_mutex_unlock(&w->mu);
 		serve(w, c, busy);
+		/* A response all out on a connection that stays needs no wake of
+		 * the loop: the client's next bytes wake it, or its next turn
+		 * (within LOOP_MAX_WAIT_MS) takes the connection back. */
+		bool quiet = c->ex->resp.keep && response_write(&c->ex->resp, c->io.fd) == RESPONSE_DONE;
+		if (quiet)
+			c->ex->took_us = since_us(&c->ex->start);
 		pthread_mutex_lock(&w->mu);
+		w->free++;
 		c->qnext = w->finished;
 		w->finished = c;
 		uint64_t one = 1;
-		if (write(w->done.fd, &one, sizeof one) < 0)
-			log_msg(LOG_ERROR, "eventfd: %s", strerror(errno));
+		if (!quiet && !w->told) {
+			w->told = true;
+			if (write(w->done.fd, &one, sizeof one) < 0)
+				log_msg(LOG_ERROR, "eventfd: %s", strerror(errno));
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
+	wsgi_release();
 	wsgi_thread_end();
 	return NULL;
 }
 
-/* The loop stops watching c while an app thread owns it. */
+/* CPU seconds of the app threads (and any the app started): the process's
+ * but the loop's own. */
+static double app_cpu(void)
+{
+	struct timespec all, loop;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &all);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &loop);
+	return (double)(all.tv_sec - loop.tv_sec) + (all.tv_nsec - loop.tv_nsec) / 1e9;
+}
+
+static void ramp_arm(struct worker *w)
+{
+	w->ramp_at = w->loop.now;
+	w->ramp_cpu = app_cpu();
+	loop_timer_arm(&w->loop, &w->ramp, &w->lists[RAMP]);
+}
+
+/* The loop leaves c alone while an app thread owns it. With no app call
+ * under way, a thread wakes at once. Otherwise the threads at work take it
+ * when they are done, and while requests wait one more wakes every
+ * RAMP_WAIT only if the app threads left the CPU idle (they wait on I/O):
+ * a thread woken while the app keeps the GIL busy would only wait for it,
+ * holding the request it took until its turn, and the switches cost. */
 static void hand_off(struct worker *w, struct conn *c)
 {
 	c->state = CONN_APP;
-	loop_watch(&w->loop, &c->io, 0);
 	pthread_mutex_lock(&w->mu);
 	c->qnext = NULL;
 	*(w->queue_tail ? &w->queue_tail->qnext : &w->queue) = c;
 	w->queue_tail = c;
-	pthread_cond_signal(&w->cv);
+	if (w->free + w->sleeping == w->cfg->threads) /* none serving */
+		wake_one(w);
+	bool ramp = w->sleeping > 0;
 	pthread_mutex_unlock(&w->mu);
+	if (ramp && !w->ramp.list)
+		ramp_arm(w);
 }
 
+static void on_ramp(struct loop *l, struct loop_timer *t)
+{
+	struct worker *w = l->owner;
+	(void)t;
+	double busy = (app_cpu() - w->ramp_cpu) / (l->now - w->ramp_at);
+	pthread_mutex_lock(&w->mu);
+	if (busy < RAMP_BUSY)
+		wake_one(w);
+	bool again = w->queue && w->sleeping;
+	pthread_mutex_unlock(&w->mu);
+	if (again)
+		ramp_arm(w);
+}
+
+/* Wakes the loop: resume_finished() takes the connections. */
 static void on_done(struct loop *l, void *data, uint32_t events)
 {
 	struct worker *w = l->owner;
 	uint64_t n;
 	(void)data, (void)events;
 	if (read(w->done.fd, &n, sizeof n) < 0)
+		log_msg(LOG_DEBUG, "eventfd: %s", strerror(errno));
+}
+
+/* Each turn, after its events: resuming a connection may close it, and an
+ * event of the turn may be about it still. */
+static void resume_finished(struct worker *w)
+{
+	if (w->cfg->threads == 1)
 		return;
 	pthread_mutex_lock(&w->mu);
 	struct conn *c = w->finished;
 	w->finished = NULL;
+	w->told = false;
 	pthread_mutex_unlock(&w->mu);
 	while (c) {
 		struct conn *next = c->qnext;
@@ -569,6 +734,13 @@ static int start_threads(struct worker *w)
 	for (int i = 0; i < w->cfg->threads; i++)
 		if (pthread_create(&w->threads[i], NULL, app_thread, w) != 0)
 			return -1;
+	/* The loop thread (after the app threads, which would inherit it) does
+	 * not preempt an app thread when a request comes: it reads the requests
+	 * that came meanwhile in one turn, when the app thread is done or its
+	 * time slice is, instead of a switch each. */
+	struct sched_param batch = {0};
+	if (sched_setscheduler(0, SCHED_BATCH, &batch) < 0)
+		log_msg(LOG_DEBUG, "SCHED_BATCH: %s", strerror(errno));
 	return loop_watch(&w->loop, &w->done, EPOLLIN);
 }
 
@@ -691,7 +863,7 @@ static void on_expired(struct loop *l, struct loop_timer *t)
 		log_msg(LOG_DEBUG, "client %s stopped reading its response", c->remote);
 		account(w, c, false);
 		conn_close(w, c);
-	} else if (c->state == CONN_READING && http_started(&c->parser)) {
+	} else if (c->state == CONN_READING && c->ex && http_started(&c->ex->parser)) {
 		refuse(w, c, 408, "request not received in time");
 	} else {
 		conn_close(w, c);
@@ -774,8 +946,12 @@ static void check_rss(struct worker *w)
 static void before_sleep(struct loop *l)
 {
 	struct worker *w = l->owner;
+	resume_finished(w);
 	beat(w);
-	wsgi_collect();
+	/* App threads drop their objects themselves; the loop waits for the
+	 * GIL only when none is serving. */
+	if (w->cfg->threads == 1 || !atomic_load(&w->me->in_flight))
+		wsgi_release();
 	check_rss(w);
 	if ((w->stop_asked || w->stopping) && !w->drained)
 		begin_stop(w);
@@ -788,13 +964,14 @@ static void before_sleep(struct loop *l)
 static void lists_init(struct worker *w)
 {
 	static const double fixed[NLISTS] = {[READING] = REQUEST_TIMEOUT, [LINGER] = LINGER_TIMEOUT,
-					     [WRITING] = SEND_TIMEOUT, [PAUSE] = ACCEPT_PAUSE};
+					     [WRITING] = SEND_TIMEOUT, [PAUSE] = ACCEPT_PAUSE, [RAMP] = RAMP_WAIT};
 	for (int i = 0; i < NLISTS; i++) {
 		w->lists[i] = (struct loop_list){.timeout = fixed[i], .expire = on_expired};
 		loop_add_list(&w->loop, &w->lists[i]);
 	}
 	w->lists[IDLE].timeout = w->cfg->keep_alive;
 	w->lists[PAUSE].expire = on_pause_end;
+	w->lists[RAMP].expire = on_ramp;
 	/* Ahead of the master's SIGKILL at GRACEFUL_TIMEOUT, so the cut is ours and clean. */
 	w->lists[STOPPING] = (struct loop_list){.timeout = w->cfg->graceful_timeout * 0.9, .expire = on_stop_deadline};
 }

@@ -25,6 +25,7 @@ static PyObject *k_scheme, *k_close, *k_method, *k_script, *k_path, *k_query, *k
 static PyObject *proto[2], *methods[64];
 static bool started;
 static __thread PyThreadState *tstate;
+static __thread bool gil; /* this thread holds the GIL between app calls */
 static __thread PyGILState_STATE gilstate;
 
 /* A header name with its length, so per-request lookups compare lengths first. */
@@ -46,6 +47,24 @@ static struct common {
 
 /* ---------- errors ---------- */
 
+/* traceback.format_exception, imported at the first error rather than at
+ * start: with what it imports (re, enum, tokenize, textwrap) it was a fifth of
+ * a small app's time to its first response. NULL if it cannot be had. */
+static PyObject *formatter(void)
+{
+	if (format_exception)
+		return format_exception;
+	PyObject *tb = PyImport_ImportModule("traceback");
+	PyObject *f = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
+	Py_XDECREF(tb);
+	PyErr_Clear(); /* the traceback is then not shown, and the log says so */
+	if (format_exception) /* another app thread's, while the import let go of the GIL */
+		Py_XDECREF(f);
+	else
+		format_exception = f;
+	return format_exception;
+}
+
 /* Logs the pending Python exception with its traceback, and clears it. */
 static void log_exception(enum log_level level, const char *what)
 {
@@ -58,8 +77,8 @@ static void log_exception(enum log_level level, const char *what)
 	}
 	if (tb)
 		PyException_SetTraceback(v, tb);
-	PyObject *lines = format_exception
-		? PyObject_CallFunctionObjArgs(format_exception, t, v, tb ? tb : Py_None, NULL) : NULL;
+	PyObject *format = formatter(); /* borrowed */
+	PyObject *lines = format ? PyObject_CallFunctionObjArgs(format, t, v, tb ? tb : Py_None, NULL) : NULL;
 	PyObject *empty = PyUnicode_FromStringAndSize(NULL, 0);
 	PyObject *text = lines && empty ? PyUnicode_Join(empty, lines) : NULL;
 	const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
@@ -575,7 +594,7 @@ static PyObject *method_str(int m)
 
 static PyObject *build_environ(struct conn *c, const struct proxy_view *pv, PyObject *input)
 {
-	const struct http_request *req = &c->parser.req;
+	const struct http_request *req = &c->ex->parser.req;
 	const char *buf = c->buf;
 	const char *root = pv->prefix.len ? buf + pv->prefix.off : cfg->root_path;
 	size_t rootlen = pv->prefix.len ? pv->prefix.len : strlen(cfg->root_path);
@@ -591,8 +610,8 @@ static PyObject *build_environ(struct conn *c, const struct proxy_view *pv, PyOb
 	    set_steal(env, k_remote_addr, PyUnicode_FromString(pv->remote)) < 0 ||
 	    set_steal(env, k_remote_port, PyUnicode_FromString(c->remote_port)) < 0 ||
 	    add_server(env, c, buf, req) < 0 || add_headers(env, buf, req) < 0 ||
-	    (c->trace.request_id_len && set_steal(env, k_request_id, PyUnicode_DecodeLatin1(
-			c->trace.request_id, (Py_ssize_t)c->trace.request_id_len, NULL)) < 0) ||
+	    (c->ex->trace.request_id_len && set_steal(env, k_request_id, PyUnicode_DecodeLatin1(
+			c->ex->trace.request_id, (Py_ssize_t)c->ex->trace.request_id_len, NULL)) < 0) ||
 	    PyDict_SetItem(env, k_input, input) < 0)
 		goto fail;
 	/* A chunked body was read whole: tell apps that go by CONTENT_LENGTH. */
@@ -721,14 +740,21 @@ static void close_result(PyObject *result)
 	Py_XDECREF(rc);
 }
 
+void wsgi_hold(void)
+{
+	if (!gil)
+		PyEval_RestoreThread(tstate);
+	gil = true;
+}
+
 void wsgi_handle(struct conn *c)
 {
-	const struct http_request *req = &c->parser.req;
-	struct resp x = {.c = c, .r = &c->resp};
-	PyEval_RestoreThread(tstate);
+	const struct http_request *req = &c->ex->parser.req;
+	struct resp x = {.c = c, .r = &c->ex->resp};
+	wsgi_hold();
 	release_pending();
 	PyObject *input = input_new(req->body.data, (Py_ssize_t)req->body.len);
-	PyObject *env = input ? build_environ(c, &c->pv, input) : NULL;
+	PyObject *env = input ? build_environ(c, &c->ex->pv, input) : NULL;
 	Starter *sr = env ? PyObject_New(Starter, &StarterType) : NULL;
 	PyObject *result = NULL;
 	if (sr) {
@@ -757,36 +783,43 @@ void wsgi_handle(struct conn *c)
 	Py_XDECREF((PyObject *)sr);
 	Py_XDECREF(env);
 	Py_XDECREF(input);
-	tstate = PyEval_SaveThread();
 }
 
-void wsgi_collect(void)
+void wsgi_release(void)
 {
-	if (!atomic_load(&pending_count))
+	if (!gil && !atomic_load(&pending_count))
 		return;
-	PyEval_RestoreThread(tstate);
+	wsgi_hold();
 	release_pending();
 	tstate = PyEval_SaveThread();
+	gil = false;
 }
 
 /* ---------- start-up ---------- */
 
+/* A plain name (the common case) is taken as it is; only a factory call, or
+ * what is neither, is parsed: ast's import costs more than a small app's. */
 static const char loader[] =
-	"import ast, importlib\n"
+	"import importlib, keyword\n"
 	"def load(spec):\n"
 	"    module, _, expr = spec.partition(':')\n"
 	"    mod = importlib.import_module(module)\n"
-	"    node = ast.parse(expr or 'application', mode='eval').body\n"
-	"    call = isinstance(node, ast.Call)\n"
-	"    name = node.func if call else node\n"
-	"    if not isinstance(name, ast.Name):\n"
-	"        raise ValueError('APP: expected module:name or module:factory(literal args), got %r' % spec)\n"
-	"    if not hasattr(mod, name.id):\n"
-	"        raise AttributeError('APP: module %r has no attribute %r' % (module, name.id))\n"
-	"    obj = getattr(mod, name.id)\n"
+	"    name = expr or 'application'\n"
+	"    call = None\n"
+	"    if not (name.isascii() and name.isidentifier() and not keyword.iskeyword(name)):\n"
+	"        import ast\n"
+	"        node = ast.parse(name, mode='eval').body\n"
+	"        call = node if isinstance(node, ast.Call) else None\n"
+	"        node = call.func if call else node\n"
+	"        if not isinstance(node, ast.Name):\n"
+	"            raise ValueError('APP: expected module:name or module:factory(literal args), got %r' % spec)\n"
+	"        name = node.id\n"
+	"    if not hasattr(mod, name):\n"
+	"        raise AttributeError('APP: module %r has no attribute %r' % (module, name))\n"
+	"    obj = getattr(mod, name)\n"
 	"    if call:\n"
-	"        args = [ast.literal_eval(a) for a in node.args]\n"
-	"        kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}\n"
+	"        args = [ast.literal_eval(a) for a in call.args]\n"
+	"        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}\n"
 	"        obj = obj(*args, **kwargs)\n"
 	"    if not callable(obj):\n"
 	"        raise TypeError('APP: %r is not callable' % spec)\n"
@@ -912,10 +945,7 @@ int wsgi_init(const struct config *config)
 	if (start_python(false, 1, (char *[]){"wsginit", NULL}) < 0)
 		return -1;
 	started = true;
-	PyObject *tb = PyImport_ImportModule("traceback");
-	format_exception = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
-	Py_XDECREF(tb);
-	if (!format_exception || add_cwd_to_path() < 0 || input_init() < 0 ||
+	if (add_cwd_to_path() < 0 || input_init() < 0 ||
 	    PyType_Ready(&FileWrapperType) < 0 || PyType_Ready(&StarterType) < 0 ||
 	    intern_all() < 0 || make_base_env() < 0) {
 		log_exception(LOG_CRITICAL, "cannot prepare the WSGI layer");
@@ -957,11 +987,12 @@ void wsgi_thread_begin(void)
 	if (!PyGILState_Check())
 		gilstate = PyGILState_Ensure();
 	tstate = PyEval_SaveThread();
+	gil = false;
 }
 
 void wsgi_thread_end(void)
 {
-	PyEval_RestoreThread(tstate);
+	wsgi_hold();
 	PyGILState_Release(gilstate);
 }
 
@@ -985,7 +1016,7 @@ void wsgi_after_fork_child(void)
 
 void wsgi_exit(void)
 {
-	PyEval_RestoreThread(tstate);
+	wsgi_hold();
 	release_pending();
 	if (Py_FinalizeEx() < 0)
 		log_msg(LOG_WARNING, "Python could not flush its buffers at exit");

@@ -29,12 +29,17 @@ void wsgi_thread_end(void);
 /* Runs the app on c's complete request into c->resp (begun by the caller):
  * the response is produced and ended; what the socket took at once is out,
  * the rest is queued for the loop, or was written directly (streaming, or
- * past RESPONSE_BUFFER). */
+ * past RESPONSE_BUFFER). The thread keeps the GIL after it, so requests
+ * served back to back take it once: wsgi_release() before waiting. */
 void wsgi_handle(struct conn *c);
 
-/* From the loop: drops the Python objects whose bytes were written (takes
- * the GIL only when there are some). */
-void wsgi_collect(void);
+/* Takes the GIL, unless the calling thread holds it already. */
+void wsgi_hold(void);
+
+/* Before the calling thread waits (the loop's sleep, an idle app thread):
+ * drops the Python objects whose bytes were written and releases the GIL.
+ * Takes the GIL only when it has objects to drop. */
+void wsgi_release(void);
 
 /* Around fork(): Python's own fork hooks, when Python runs in this process
  * (the master with PRELOAD); no-ops otherwise. */
