@@ -44,7 +44,8 @@ struct conn {
 	struct loop_io io; /* io.fd is the socket */
 	struct loop_timer timer;
 	enum conn_state state;
-	bool unread;       /* the socket may hold input not read yet (the loop's, always) */
+	bool unread;       /* the socket may hold input not read yet (under mu while an app thread has it) */
+	bool hup;          /* the peer closed its side or the socket failed: read to the end */
 	const struct listener *listener;
 	struct exchange *ex; /* NULL while idle, with buf */
 	char *buf;

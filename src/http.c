@@ -335,6 +335,13 @@ static void reset(struct http_parser *p)
 	p->field_open = p->value_open = p->resumed = false;
 }
 
+void http_reuse(struct http_parser *p)
+{
+	llhttp_init(&p->ll, HTTP_REQUEST, &settings);
+	p->ll.data = p;
+	reset(p);
+}
+
 void http_init(struct http_parser *p, const struct http_limits *limits)
 {
 	memset(p, 0, sizeof *p);
@@ -344,9 +351,7 @@ void http_init(struct http_parser *p, const struct http_limits *limits)
 	if (!p->req.headers)
 		abort();
 	body_init(&p->req.body);
-	llhttp_init(&p->ll, HTTP_REQUEST, &settings);
-	p->ll.data = p;
-	reset(p);
+	http_reuse(p);
 }
 
 void http_free(struct http_parser *p)

@@ -63,6 +63,10 @@ struct http_parser {
 /* Prepares a parser; http_free() releases it. */
 void http_init(struct http_parser *p, const struct http_limits *limits);
 void http_free(struct http_parser *p);
+/* Readies p, between two requests, for the first request of any connection:
+ * as http_init() left it (llhttp's state too: a trailer can have closed its
+ * connection), keeping its buffers. */
+void http_reuse(struct http_parser *p);
 
 /* Parses buf[p->parsed, *len). Body bytes are moved into req.body, and *len
  * may shrink as they are. HTTP_DONE: req is complete and buf[p->parsed, *len)

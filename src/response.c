@@ -470,7 +470,10 @@ static enum response_progress write_file(struct response *r, int fd)
 	s->left -= (uint64_t)n;
 	if (!s->left)
 		pop(r);
-	return (size_t)n < want ? RESPONSE_BLOCKED : RESPONSE_DRAINED;
+	/* A short count is the socket full or the file shrunk: the next call
+	 * tells which (EAGAIN or 0). The loop is edge-triggered: it waits for
+	 * EPOLLOUT only after an EAGAIN. */
+	return RESPONSE_DRAINED;
 }
 
 enum response_progress response_write(struct response *r, int fd)

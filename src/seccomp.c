@@ -45,6 +45,7 @@ static const char *const allowed[] = {
 	"set_robust_list", "get_robust_list", "set_tid_address", "restart_syscall", "prctl",
 	"arch_prctl", "getrandom", "memfd_create", "rseq", "copy_file_range", "splice", "tee",
 	"fadvise64", "fallocate", "getpriority", "sched_getparam", "sched_getscheduler",
+	"sched_setscheduler", /* the loop thread's SCHED_BATCH; unprivileged, it can only lower */
 	"mlock", "munlock", "membarrier", "getxattr", "fgetxattr", "lgetxattr", "inotify_init1",
 	"inotify_add_watch", "inotify_rm_watch", "pidfd_open",
 };

@@ -39,6 +39,7 @@
 #define RSS_INTERVAL 0.001 /* MAX_RSS: resident memory is read at most this often */
 #define RAMP_WAIT 0.001    /* requests wait: how often the loop sees whether one more thread helps */
 #define RAMP_BUSY 0.5      /* ... it does when app threads used less of a CPU than this meanwhile */
+#define RAMP_LONG_MS 20    /* ... or when an app call has run this long (the others wait behind it) */
 
 #define CONN_OF(t) ((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
@@ -47,11 +48,14 @@ enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, RAMP, NLISTS };
 
 /* The thread contract: the loop thread owns every field. App threads
  * (THREADS > 1) read cfg and args; under mu they take conns from queue, give
- * them back on finished, keep free, sleeping and wakes, and read quit; with
+ * them back on finished (writing done unless told), keep free, sleeping and
+ * wakes, and read quit; with
  * atomics they pick their busy_since slot (next_thread), write it, and count
  * me->in_flight. A conn belongs to one thread at a time: an app thread's
  * between hand_off() and resume_finished(), the loop's otherwise (the response
- * budget it points to is atomic; its unread flag is always the loop's). */
+ * budget it points to is atomic). Only the loop writes a conn's unread and
+ * hup; while an app thread has it, unread under mu, which the app thread
+ * reads as it gives the conn back, with told. */
 struct worker {
 	const struct config *cfg;
 	const struct worker_args *args;
@@ -84,7 +88,8 @@ struct worker {
 	struct conn *queue, *queue_tail, *finished;
 	bool told; /* done was written since finished was last taken */
 	int free, sleeping, wakes; /* threads awake and not serving; waiting for a wake; wakes given */
-	double ramp_at, ramp_cpu;  /* the loop's clock and app_cpu() when the ramp timer was armed */
+	double ramp_at, ramp_cpu;  /* monotonic seconds and app_cpu() when the ramp timer was armed */
+	clockid_t *cpu_clocks;     /* each app thread's CPU clock */
 	bool quit;
 	atomic_llong *busy_since; /* per app thread, ms; 0 when idle */
 	atomic_int next_thread;
@@ -147,12 +152,13 @@ static void ex_free(struct exchange *x)
 	free(x);
 }
 
-/* x is between requests of a keep-alive connection: its parser and
- * response buffers serve the next request of any connection as they are. */
+/* x is between requests of a keep-alive connection: with its parser made
+ * new, it and its buffers serve the next request of any connection. */
 static void ex_put(struct worker *w, struct exchange *x)
 {
 	if (w->nspare_ex >= SPARE_BUFS)
 		return ex_free(x);
+	http_reuse(&x->parser);
 	x->next_spare = w->spare_ex;
 	w->spare_ex = x;
 	w->nspare_ex++;
@@ -434,6 +440,19 @@ static bool dispatch(struct worker *w, struct conn *c)
 
 /* ---------- reading ---------- */
 
+/* Between requests, with nothing buffered: an idle connection holds no
+ * buffer and no exchange. */
+static void idle_release(struct worker *w, struct conn *c)
+{
+	if (c->len || c->cap != READ_BUF || http_started(&c->ex->parser))
+		return;
+	buf_put(w, c->buf);
+	ex_put(w, c->ex);
+	c->buf = NULL;
+	c->ex = NULL;
+	c->cap = 0;
+}
+
 /* Acts on what is buffered: answers complete requests (pipelined ones in
  * order, each after the one before is written), refuses a bad one, or arms
  * the right timer to wait for more. True when the connection is still
@@ -454,13 +473,7 @@ static bool advance(struct worker *w, struct conn *c)
 	if (!http_started(&c->ex->parser)) {
 		if (!c->timer.list)
 			loop_timer_arm(&w->loop, &c->timer, &w->lists[IDLE]);
-		if (!c->len && c->cap == READ_BUF) { /* idle connections hold no buffer */
-			buf_put(w, c->buf);
-			ex_put(w, c->ex);
-			c->buf = NULL;
-			c->ex = NULL;
-			c->cap = 0;
-		}
+		idle_release(w, c);
 		return true;
 	}
 	if (c->timer.list != &w->lists[READING] || http_in_body(&c->ex->parser)) /* the header clock */
@@ -504,14 +517,16 @@ static void on_readable(struct worker *w, struct conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			if (n < 0 && errno == EAGAIN)
-				return;
+			if (n < 0 && errno == EAGAIN) {
+				c->unread = false;
+				return idle_release(w, c); /* an edge for what was read already */
+			}
 			return conn_close(w, c); /* the client left (mid-request or idle) */
 		}
 		c->len += (size_t)n;
 		/* Edge-triggered: a short read emptied the socket; after a full
 		 * one, more may wait, and no new edge will say so. */
-		c->unread = (size_t)n == room;
+		c->unread = (size_t)n == room || c->hup;
 		if (!advance(w, c) || !c->unread)
 			return;
 	}
@@ -524,6 +539,9 @@ static void on_conn(struct loop *l, void *data, uint32_t events)
 	struct worker *w = l->owner;
 	struct conn *c = data;
 	bool input = events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP);
+	/* The peer's FIN can come in one edge with its last request: then a
+	 * short read does not mean all was read. */
+	c->hup |= (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0;
 	switch (c->state) {
 	case CONN_READING:
 		if (input)
@@ -543,8 +561,10 @@ static void on_conn(struct loop *l, void *data, uint32_t events)
 		if (events & EPOLLOUT)
 			resume(w, c);
 		return;
-	case CONN_APP: /* an app thread has it */
+	case CONN_APP: /* an app thread has it: it looks at unread as it gives it back */
+		pthread_mutex_lock(&w->mu);
 		c->unread |= input;
+		pthread_mutex_unlock(&w->mu);
 		return;
 	}
 }
@@ -606,13 +626,17 @@ static void *app_thread(void *arg)
 		w->free--;
 		pthread_mutex_unlock(&w->mu);
 		serve(w, c, busy);
-		/* A response all out on a connection that stays needs no wake of
-		 * the loop: the client's next bytes wake it, or its next turn
-		 * (within LOOP_MAX_WAIT_MS) takes the connection back. */
-		bool quiet = c->ex->resp.keep && response_write(&c->ex->resp, c->io.fd) == RESPONSE_DONE;
+		/* A response all out on a connection that stays, with nothing of
+		 * the client's waiting, needs no wake of the loop: the client's
+		 * next bytes wake it, or its next turn (within LOOP_MAX_WAIT_MS)
+		 * takes the connection back. Input that came meanwhile set unread
+		 * (under mu): its edge is spent. */
+		bool quiet = c->ex->resp.keep && c->len == c->ex->parser.parsed &&
+			     response_write(&c->ex->resp, c->io.fd) == RESPONSE_DONE;
 		if (quiet)
 			c->ex->took_us = since_us(&c->ex->start);
 		pthread_mutex_lock(&w->mu);
+		quiet = quiet && !c->unread;
 		w->free++;
 		c->qnext = w->finished;
 		w->finished = c;
@@ -629,29 +653,49 @@ static void *app_thread(void *arg)
 	return NULL;
 }
 
-/* CPU seconds of the app threads (and any the app started): the process's
- * but the loop's own. */
-static double app_cpu(void)
+static double seconds(clockid_t clock)
 {
-	struct timespec all, loop;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &all);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &loop);
-	return (double)(all.tv_sec - loop.tv_sec) + (all.tv_nsec - loop.tv_nsec) / 1e9;
+	struct timespec t;
+	return clock_gettime(clock, &t) == 0 ? (double)t.tv_sec + t.tv_nsec / 1e9 : 0;
+}
+
+/* CPU seconds of the app threads, each read where it runs now (the
+ * process's clock lags a tick behind threads on other CPUs). */
+static double app_cpu(const struct worker *w)
+{
+	double s = 0;
+	for (int i = 0; i < w->cfg->threads; i++)
+		s += seconds(w->cpu_clocks[i]);
+	return s;
+}
+
+/* When the oldest app call under way started (ms), 0 when none is. */
+static long long oldest_call(const struct worker *w)
+{
+	long long oldest = 0;
+	for (int i = 0; i < w->cfg->threads; i++) {
+		long long t = atomic_load(&w->busy_since[i]);
+		if (t && (!oldest || t < oldest))
+			oldest = t;
+	}
+	return oldest;
 }
 
 static void ramp_arm(struct worker *w)
 {
-	w->ramp_at = w->loop.now;
-	w->ramp_cpu = app_cpu();
+	w->ramp_at = seconds(CLOCK_MONOTONIC);
+	w->ramp_cpu = app_cpu(w);
 	loop_timer_arm(&w->loop, &w->ramp, &w->lists[RAMP]);
 }
 
 /* The loop leaves c alone while an app thread owns it. With no app call
  * under way, a thread wakes at once. Otherwise the threads at work take it
  * when they are done, and while requests wait one more wakes every
- * RAMP_WAIT only if the app threads left the CPU idle (they wait on I/O):
- * a thread woken while the app keeps the GIL busy would only wait for it,
- * holding the request it took until its turn, and the switches cost. */
+ * RAMP_WAIT if the app threads left the CPU half idle (they wait on I/O) or
+ * a call has run RAMP_LONG_MS (the requests behind it get their GIL turns).
+ * Not otherwise: a thread woken while the app keeps the GIL busy would only
+ * wait for it, holding the request it took until its turn, and the
+ * switches cost. */
 static void hand_off(struct worker *w, struct conn *c)
 {
 	c->state = CONN_APP;
@@ -671,9 +715,11 @@ static void on_ramp(struct loop *l, struct loop_timer *t)
 {
 	struct worker *w = l->owner;
 	(void)t;
-	double busy = (app_cpu() - w->ramp_cpu) / (l->now - w->ramp_at);
+	bool idle = app_cpu(w) - w->ramp_cpu < RAMP_BUSY * (seconds(CLOCK_MONOTONIC) - w->ramp_at);
+	long long oldest = oldest_call(w);
+	bool long_call = oldest && slots_now_ms() - oldest >= RAMP_LONG_MS;
 	pthread_mutex_lock(&w->mu);
-	if (busy < RAMP_BUSY)
+	if (idle || long_call)
 		wake_one(w);
 	bool again = w->queue && w->sleeping;
 	pthread_mutex_unlock(&w->mu);
@@ -729,10 +775,12 @@ static int start_threads(struct worker *w)
 	w->done = (struct loop_io){.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .fn = on_done};
 	w->threads = calloc((size_t)w->cfg->threads, sizeof *w->threads);
 	w->busy_since = calloc((size_t)w->cfg->threads, sizeof *w->busy_since);
-	if (w->done.fd < 0 || !w->threads || !w->busy_since)
+	w->cpu_clocks = calloc((size_t)w->cfg->threads, sizeof *w->cpu_clocks);
+	if (w->done.fd < 0 || !w->threads || !w->busy_since || !w->cpu_clocks)
 		return -1;
 	for (int i = 0; i < w->cfg->threads; i++)
-		if (pthread_create(&w->threads[i], NULL, app_thread, w) != 0)
+		if (pthread_create(&w->threads[i], NULL, app_thread, w) != 0 ||
+		    pthread_getcpuclockid(w->threads[i], &w->cpu_clocks[i]) != 0)
 			return -1;
 	/* The loop thread (after the app threads, which would inherit it) does
 	 * not preempt an app thread when a request comes: it reads the requests
@@ -908,15 +956,8 @@ static void on_signal(struct loop *l, void *data, uint32_t events)
 static void beat(struct worker *w)
 {
 	atomic_store(&w->me->beat_ms, (long long)(w->loop.now * 1000));
-	if (w->cfg->threads == 1)
-		return; /* serve() keeps busy_since itself */
-	long long oldest = 0;
-	for (int i = 0; i < w->cfg->threads; i++) {
-		long long t = atomic_load(&w->busy_since[i]);
-		if (t && (!oldest || t < oldest))
-			oldest = t;
-	}
-	atomic_store(&w->me->busy_since_ms, oldest);
+	if (w->cfg->threads > 1) /* else serve() keeps busy_since itself */
+		atomic_store(&w->me->busy_since_ms, oldest_call(w));
 }
 
 /* MAX_RSS, after a turn of the loop that ended a response, at most every
@@ -948,8 +989,9 @@ static void before_sleep(struct loop *l)
 	struct worker *w = l->owner;
 	resume_finished(w);
 	beat(w);
-	/* App threads drop their objects themselves; the loop waits for the
-	 * GIL only when none is serving. */
+	/* App threads drop their objects themselves; the loop takes the GIL
+	 * only when no app call is under way (it may still wait for a thread
+	 * between two requests, a switch interval at most). */
 	if (w->cfg->threads == 1 || !atomic_load(&w->me->in_flight))
 		wsgi_release();
 	check_rss(w);

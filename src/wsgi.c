@@ -47,14 +47,21 @@ static struct common {
 
 /* ---------- errors ---------- */
 
+static PyObject *helpers;     /* the globals of the Python below: load(), stdlib_import() */
+static PyObject *chdir_entry; /* what add_cwd_to_path() put first on sys.path */
+
 /* traceback.format_exception, imported at the first error rather than at
  * start: with what it imports (re, enum, tokenize, textwrap) it was a fifth of
- * a small app's time to its first response. NULL if it cannot be had. */
+ * a small app's time to its first response. Imported as it would have been
+ * at start, before CHDIR led sys.path (stdlib_import()), so that an app's
+ * token.py cannot break it. NULL if it cannot be had. */
 static PyObject *formatter(void)
 {
 	if (format_exception)
 		return format_exception;
-	PyObject *tb = PyImport_ImportModule("traceback");
+	PyObject *imp = helpers ? PyDict_GetItemString(helpers, "stdlib_import") : NULL; /* borrowed */
+	PyObject *tb = imp ? PyObject_CallFunction(imp, "sO", "traceback", chdir_entry ? chdir_entry : Py_None)
+			   : PyImport_ImportModule("traceback");
 	PyObject *f = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
 	Py_XDECREF(tb);
 	PyErr_Clear(); /* the traceback is then not shown, and the log says so */
@@ -244,7 +251,7 @@ static void held_remove(struct held *h)
 }
 
 /* Bytes handed to the response writer are released here: at once where
- * the GIL is held, else queued for wsgi_collect(). */
+ * the GIL is held, else queued for wsgi_release() or the next app call. */
 static PyObject **pending;
 static size_t npending, pending_cap;
 static atomic_size_t pending_count;
@@ -268,14 +275,14 @@ static void hold(PyObject *b, struct response_budget *bg)
 static void release_bytes(void *ctx)
 {
 	PyObject *b = ctx;
-	bool gil = PyGILState_Check();
+	bool holding = PyGILState_Check();
 	pthread_mutex_lock(&held_mu);
 	struct held *h = held_find(b);
 	if (h->obj && !--h->uses) { /* bytes never change: their size is safe to read without the GIL */
 		atomic_fetch_sub(&budget->held, (size_t)PyBytes_GET_SIZE(b));
 		held_remove(h);
 	}
-	if (!gil) {
+	if (!holding) {
 		if (npending == pending_cap) {
 			pending_cap = pending_cap ? pending_cap * 2 : 64;
 			if (!(pending = realloc(pending, pending_cap * sizeof *pending)))
@@ -285,7 +292,7 @@ static void release_bytes(void *ctx)
 		atomic_store(&pending_count, npending);
 	}
 	pthread_mutex_unlock(&held_mu);
-	if (gil)
+	if (holding)
 		Py_DECREF(b);
 }
 
@@ -799,8 +806,22 @@ void wsgi_release(void)
 
 /* A plain name (the common case) is taken as it is; only a factory call, or
  * what is neither, is parsed: ast's import costs more than a small app's. */
-static const char loader[] =
+/* load(): APP's object. stdlib_import(): a module imported without
+ * sys.path's entry `entry`; sys.path is rebound to a copy, not changed in
+ * place (an import under way in another thread keeps its list), with the
+ * import lock held (no other thread starts one meanwhile). */
+static const char helpers_src[] =
 	"import importlib, keyword\n"
+	"def stdlib_import(name, entry):\n"
+	"    import _imp, sys\n"
+	"    _imp.acquire_lock()\n"
+	"    path = sys.path\n"
+	"    try:\n"
+	"        sys.path = [p for p in path if p is not entry]\n"
+	"        return importlib.import_module(name)\n"
+	"    finally:\n"
+	"        sys.path = path\n"
+	"        _imp.release_lock()\n"
 	"def load(spec):\n"
 	"    module, _, expr = spec.partition(':')\n"
 	"    mod = importlib.import_module(module)\n"
@@ -825,18 +846,23 @@ static const char loader[] =
 	"        raise TypeError('APP: %r is not callable' % spec)\n"
 	"    return obj\n";
 
+static int make_helpers(void)
+{
+	PyObject *builtins = PyImport_ImportModule("builtins"), *rc = NULL;
+	helpers = PyDict_New();
+	if (helpers && builtins && PyDict_SetItemString(helpers, "__builtins__", builtins) == 0)
+		rc = PyRun_String(helpers_src, Py_file_input, helpers, helpers);
+	Py_XDECREF(builtins);
+	Py_XDECREF(rc);
+	if (!rc)
+		Py_CLEAR(helpers);
+	return rc ? 0 : -1;
+}
+
 static PyObject *load_app(const char *spec)
 {
-	PyObject *globals = PyDict_New(), *builtins = PyImport_ImportModule("builtins");
-	PyObject *rc = NULL, *load = NULL, *obj = NULL;
-	if (globals && builtins && PyDict_SetItemString(globals, "__builtins__", builtins) == 0)
-		rc = PyRun_String(loader, Py_file_input, globals, globals);
-	if (rc && (load = PyDict_GetItemString(globals, "load")))
-		obj = PyObject_CallFunction(load, "s", spec);
-	Py_XDECREF(rc);
-	Py_XDECREF(builtins);
-	Py_XDECREF(globals);
-	return obj;
+	PyObject *load = PyDict_GetItemString(helpers, "load"); /* borrowed */
+	return load ? PyObject_CallFunction(load, "s", spec) : NULL;
 }
 
 static int intern_all(void)
@@ -933,10 +959,8 @@ static int add_cwd_to_path(void)
 	PyObject *path = PySys_GetObject("path"); /* borrowed */
 	if (!getcwd(cwd, sizeof cwd) || !path)
 		return -1;
-	PyObject *dir = PyUnicode_DecodeFSDefault(cwd);
-	int rc = dir ? PyList_Insert(path, 0, dir) : -1;
-	Py_XDECREF(dir);
-	return rc;
+	Py_XSETREF(chdir_entry, PyUnicode_DecodeFSDefault(cwd));
+	return chdir_entry ? PyList_Insert(path, 0, chdir_entry) : -1;
 }
 
 int wsgi_init(const struct config *config)
@@ -945,7 +969,7 @@ int wsgi_init(const struct config *config)
 	if (start_python(false, 1, (char *[]){"wsginit", NULL}) < 0)
 		return -1;
 	started = true;
-	if (add_cwd_to_path() < 0 || input_init() < 0 ||
+	if (make_helpers() < 0 || add_cwd_to_path() < 0 || input_init() < 0 ||
 	    PyType_Ready(&FileWrapperType) < 0 || PyType_Ready(&StarterType) < 0 ||
 	    intern_all() < 0 || make_base_env() < 0) {
 		log_exception(LOG_CRITICAL, "cannot prepare the WSGI layer");

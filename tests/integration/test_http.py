@@ -12,7 +12,7 @@ import time
 import pytest
 
 import wire
-from conftest import children, rss_kib, wait_for
+from conftest import children, figures_on_release_build_only, rss_kib, wait_for
 from wire import Conn, build, chunked, get
 
 PROBE = {"APP": "probe:application"}
@@ -855,6 +855,48 @@ def test_request_sent_while_the_loop_writes_a_response(live):
         assert c.read_response().json()["str"]["QUERY_STRING"] == "second=1"
 
 
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_client_fin_with_its_last_request_closes_at_once(live, threads):
+    """A request and the client's FIN in one go: the answer, then the close, not the
+    keep-alive timeout (edge-triggered, the FIN is read after a short read)."""
+    s = live(**PROBE, THREADS=threads, WORKERS="1", KEEP_ALIVE="30")
+    with Conn(s.port) as c:
+        c.send(build("GET", "/echo?fin=1"))
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.read_response().json()["str"]["QUERY_STRING"] == "fin=1"
+        assert c.closed_by_peer(timeout=10), "the connection outlived the client's FIN"
+
+
+def test_pipelined_request_behind_an_app_thread_is_not_held(live):
+    """With THREADS>1, a request pipelined behind one an app thread answers is served
+    right after it: 20 such pairs take well under a second each (a connection handed
+    back without waking the loop waited for its next turn, 1 s, every time)."""
+    s = live(**PROBE, THREADS="4", WORKERS="1")
+    with Conn(s.port, timeout=30) as c:
+        t0 = time.monotonic()
+        for i in range(20):
+            c.send(build("GET", "/sleep?s=0.01") + build("GET", "/echo?i=%d" % i))
+            assert "pid" in c.read_response(timeout=20).json()
+            assert c.read_response(timeout=20).json()["str"]["QUERY_STRING"] == "i=%d" % i
+        took = time.monotonic() - t0
+    assert took < 10, "20 pipelined pairs took %.1f s" % took
+
+
+def test_a_trailer_closing_one_connection_does_not_reach_others(live):
+    """A chunked request whose trailer says Connection: close leaves its parser closed;
+    the parser goes back to the worker's pool made new, so the next connections' requests
+    are read (they got a 408 after 10 s when it went back as it was)."""
+    s = live(**PROBE, WORKERS="1")
+    with Conn(s.port) as attacker:
+        attacker.send(b"POST /body?mode=read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"1\r\nx\r\n0\r\nConnection: close\r\n\r\n")
+        assert attacker.read_response().body == b"x"
+        for i in range(80):  # more than the pool holds
+            with Conn(s.port, timeout=5) as c:
+                assert c.request("GET", "/echo?v=%d" % i, timeout=5).status == 200
+
+
+@figures_on_release_build_only
 def test_idle_keep_alive_connections_hold_no_request_memory(live):
     """An idle keep-alive connection keeps no read buffer, parser or response: 2,000 of
     them, each after a request, grow the worker's resident memory by under 1 KiB each

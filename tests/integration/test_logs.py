@@ -1,5 +1,6 @@
 """wsginit's logs: error log on stderr, access log on stdout (gunicorn formats), JSON mode, levels."""
 import json
+import os
 import re
 import socket
 import threading
@@ -7,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import readable_dir, run_binary
 from wire import Conn, build, get
 
 PROBE = {"APP": "probe:application"}
@@ -59,6 +61,28 @@ def test_error_log_traceback_at_error_level(live):
     heads = [ERROR_LINE.match(l) for l in ls[:idx[0] + 1] if ERROR_LINE.match(l)]
     assert heads and heads[-1].group(3) == "ERROR", err
     assert int(heads[-1].group(2)) == worker
+
+
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_traceback_when_the_app_has_a_module_named_like_one_traceback_needs(live, threads):
+    """traceback is imported at the first error, as it was at start, before CHDIR led
+    sys.path: an app directory with its own token.py (tokenize needs the stdlib's) still
+    gets its tracebacks logged, for an app that fails to load too."""
+    d = readable_dir("wsginit-shadow-")
+    for name, text in {"token.py": "WHAT = 'the app token module, not the stdlib one'\n",
+                       "app.py": "def application(environ, start_response):\n"
+                                 "    raise ValueError('shadow boom')\n",
+                       "broken.py": "raise ValueError('shadow load boom')\n"}.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(d, name), 0o644)
+    s = live(APP="app:application", CHDIR=d, THREADS=threads)
+    assert get(s.port, "/").status == 500
+    err = s.wait_log(lambda t: "shadow boom" in t)
+    assert "Traceback (most recent call last)" in err and "could not be formatted" not in err, err
+    r = run_binary({"APP": "broken:application", "CHDIR": d}, ["--check"])
+    assert r.returncode != 0 and "Traceback (most recent call last)" in r.stderr, r.stderr
+    assert "shadow load boom" in r.stderr and "could not be formatted" not in r.stderr, r.stderr
 
 
 # ---------------------------------------------------------------- access log
