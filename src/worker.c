@@ -627,16 +627,17 @@ static void *app_thread(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		serve(w, c, busy);
 		/* A response all out on a connection that stays, with nothing of
-		 * the client's waiting, needs no wake of the loop: the client's
-		 * next bytes wake it, or its next turn (within LOOP_MAX_WAIT_MS)
-		 * takes the connection back. Input that came meanwhile set unread
+		 * the client's waiting, needs no wake of the loop while requests
+		 * wait: its next turn takes the connection back, and the last
+		 * response of a burst wakes it (the access log and /metrics are
+		 * not late at low load). Input that came meanwhile set unread
 		 * (under mu): its edge is spent. */
 		bool quiet = c->ex->resp.keep && c->len == c->ex->parser.parsed &&
 			     response_write(&c->ex->resp, c->io.fd) == RESPONSE_DONE;
 		if (quiet)
 			c->ex->took_us = since_us(&c->ex->start);
 		pthread_mutex_lock(&w->mu);
-		quiet = quiet && !c->unread;
+		quiet = quiet && !c->unread && w->queue;
 		w->free++;
 		c->qnext = w->finished;
 		w->finished = c;
