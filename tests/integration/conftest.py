@@ -100,10 +100,20 @@ def readable_dir(prefix):
     return d
 
 
+def free_ports(n):
+    """n distinct free ports (each one picked while the others are held)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def wait_port(port, proc, host="127.0.0.1", timeout=15.0):

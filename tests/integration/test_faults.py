@@ -277,7 +277,7 @@ def test_slowloris_and_slow_bodies(live, tmp_path):
     p99 < 100 ms over 200 requests, and the server closes every attack connection by the
     10 s head deadline / 10 s body progress limit (all gone within ~12 s of the attack)."""
     n = 1000
-    p_loris, p_body, p_probe = conftest.free_port(), conftest.free_port(), conftest.free_port()
+    p_loris, p_body, p_probe = conftest.free_ports(3)
     s = live(bind_ports=[p_probe, p_loris, p_body], WORKERS="1", **FAULTS)
     [wpid] = workers(s, 1)
     tool = shutil.which("slowhttptest")

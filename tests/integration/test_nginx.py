@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 import wire
-from conftest import ROOT, free_port, readable_dir, stop_process, wait_port
+from conftest import ROOT, free_ports, readable_dir, stop_process, wait_port
 from wire import Conn
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -53,7 +53,7 @@ class Nginx:
 
     def __init__(self, backend):
         self.dir = readable_dir("wsginit-nginx-")
-        self.port, self.tls_port = free_port(), free_port()
+        self.port, self.tls_port = free_ports(2)
         d = self.dir
         cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
