@@ -201,8 +201,6 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	bool expected = s->state == STOPPING || s->state == RETIRING;
 	if (s->aborted)
 		m->restarts[RESTART_TIMEOUT]++;
-	else if (s->state == RETIRING)
-		m->restarts[s->reason]++;
 	else if (!expected && m->state <= DELAYING)
 		m->restarts[RESTART_CRASH]++;
 	else if (s->reason >= 0)

@@ -804,24 +804,25 @@ void wsgi_release(void)
 
 /* ---------- start-up ---------- */
 
-/* A plain name (the common case) is taken as it is; only a factory call, or
- * what is neither, is parsed: ast's import costs more than a small app's. */
-/* load(): APP's object. stdlib_import(): a module imported without
- * sys.path's entry `entry`; sys.path is rebound to a copy, not changed in
- * place (an import under way in another thread keeps its list), with the
- * import lock held (no other thread starts one meanwhile). */
+/* load(): APP's object; a plain name (the common case) is taken as it is,
+ * only a factory call, or what is neither, is parsed (ast's import costs
+ * more than a small app's). stdlib_import(): a module imported with sys.path's
+ * entry `entry` last; sys.path is rebound to a copy, not changed in place (an
+ * import under way in another thread keeps its list), and no lock is taken
+ * (holding the import lock through an import can deadlock with a thread
+ * importing meanwhile): an import another thread starts meanwhile still
+ * finds the app's modules, behind the stdlib's. */
 static const char helpers_src[] =
 	"import importlib, keyword\n"
 	"def stdlib_import(name, entry):\n"
-	"    import _imp, sys\n"
-	"    _imp.acquire_lock()\n"
+	"    import sys\n"
 	"    path = sys.path\n"
+	"    rest = [p for p in path if p is not entry]\n"
 	"    try:\n"
-	"        sys.path = [p for p in path if p is not entry]\n"
+	"        sys.path = rest + [entry] if len(rest) < len(path) else rest\n"
 	"        return importlib.import_module(name)\n"
 	"    finally:\n"
 	"        sys.path = path\n"
-	"        _imp.release_lock()\n"
 	"def load(spec):\n"
 	"    module, _, expr = spec.partition(':')\n"
 	"    mod = importlib.import_module(module)\n"

@@ -95,6 +95,8 @@ def test_version_names_the_embedded_python():
     assert m, r.stdout
     version, path, _ = m.groups()
     assert path == PYTHON
+    embedded = run_binary({}, ["--python", "-c", "import sys, platform; print(sys.executable, platform.python_version())"])
+    assert embedded.stdout.split() == [path, version], (embedded.stdout, embedded.stderr)
     assert version == subprocess.run([PYTHON, "-c", "import platform; print(platform.python_version())"],
                                      capture_output=True, text=True, check=True).stdout.strip()
     first = run_binary(GOOD_APP, ["--print-config"]).stdout.splitlines()[0]

@@ -79,6 +79,7 @@ def test_traceback_when_the_app_has_a_module_named_like_one_traceback_needs(live
     s = live(APP="app:application", CHDIR=d, THREADS=threads)
     assert get(s.port, "/").status == 500
     err = s.wait_log(lambda t: "shadow boom" in t)
+    assert "ValueError: shadow boom" in err, err
     assert "Traceback (most recent call last)" in err and "could not be formatted" not in err, err
     r = run_binary({"APP": "broken:application", "CHDIR": d}, ["--check"])
     assert r.returncode != 0 and "Traceback (most recent call last)" in r.stderr, r.stderr

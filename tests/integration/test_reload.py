@@ -165,11 +165,13 @@ def test_a_package_made_after_the_start_is_watched(live, appdir):
 
 
 def test_reload_with_preload_is_refused_at_start():
-    port = free_port()
-    r = run_binary({"APP": "lifecycle:application", "BIND": "127.0.0.1:%d" % port,
-                    "PRELOAD": "true", "RELOAD": "on"}, timeout=15)
+    """Refused before anything is bound: the port is held by the test meanwhile, so a
+    bind first would end in its own error line instead."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        r = run_binary({"APP": "lifecycle:application", "BIND": "127.0.0.1:%d" % held.getsockname()[1],
+                        "PRELOAD": "true", "RELOAD": "on"}, timeout=15)
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "RELOAD" in lines[0] and "PRELOAD" in lines[0], r.stderr
-    with socket.socket() as sock:                       # nothing was bound
-        sock.bind(("127.0.0.1", port))
