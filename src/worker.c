@@ -39,7 +39,7 @@
 #define RSS_INTERVAL 0.001 /* MAX_RSS: resident memory is read at most this often */
 #define RAMP_WAIT 0.001    /* requests wait: how often the loop sees whether one more thread helps */
 #define RAMP_BUSY 0.5      /* ... it does when app threads used less of a CPU than this meanwhile */
-#define RAMP_LONG_MS 20    /* ... or when an app call has run this long (the others wait behind it) */
+#define RAMP_LONG_MS 20    /* ... or when no waiting request was taken for this long */
 
 #define CONN_OF(t) ((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
@@ -48,8 +48,8 @@ enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, RAMP, NLISTS };
 
 /* The thread contract: the loop thread owns every field. App threads
  * (THREADS > 1) read cfg and args; under mu they take conns from queue, give
- * them back on finished (writing done unless told), keep free, sleeping and
- * wakes, and read quit; with
+ * them back on finished (writing done unless told), keep free, sleeping,
+ * wakes and moved_ms, and read quit; with
  * atomics they pick their busy_since slot (next_thread), write it, and count
  * me->in_flight. A conn belongs to one thread at a time: an app thread's
  * between hand_off() and resume_finished(), the loop's otherwise (the response
@@ -88,6 +88,7 @@ struct worker {
 	struct conn *queue, *queue_tail, *finished;
 	bool told; /* done was written since finished was last taken */
 	int free, sleeping, wakes; /* threads awake and not serving; waiting for a wake; wakes given */
+	long long moved_ms;        /* when a request was last taken, or queued to an empty queue */
 	double ramp_at, ramp_cpu;  /* monotonic seconds and app_cpu() when the ramp timer was armed */
 	clockid_t *cpu_clocks;     /* each app thread's CPU clock */
 	bool quit;
@@ -624,6 +625,7 @@ static void *app_thread(void *arg)
 		if (!(w->queue = c->qnext))
 			w->queue_tail = NULL;
 		w->free--;
+		w->moved_ms = slots_now_ms();
 		pthread_mutex_unlock(&w->mu);
 		serve(w, c, busy);
 		/* A response all out on a connection that stays, with nothing of
@@ -693,7 +695,8 @@ static void ramp_arm(struct worker *w)
  * under way, a thread wakes at once. Otherwise the threads at work take it
  * when they are done, and while requests wait one more wakes every
  * RAMP_WAIT if the app threads left the CPU half idle (they wait on I/O) or
- * a call has run RAMP_LONG_MS (the requests behind it get their GIL turns).
+ * took no request for RAMP_LONG_MS (calls that long hold them all: the
+ * requests behind get their GIL turns).
  * Not otherwise: a thread woken while the app keeps the GIL busy would only
  * wait for it, holding the request it took until its turn, and the
  * switches cost. */
@@ -702,6 +705,8 @@ static void hand_off(struct worker *w, struct conn *c)
 	c->state = CONN_APP;
 	pthread_mutex_lock(&w->mu);
 	c->qnext = NULL;
+	if (!w->queue)
+		w->moved_ms = (long long)(w->loop.now * 1000);
 	*(w->queue_tail ? &w->queue_tail->qnext : &w->queue) = c;
 	w->queue_tail = c;
 	if (w->free + w->sleeping == w->cfg->threads) /* none serving */
@@ -712,15 +717,21 @@ static void hand_off(struct worker *w, struct conn *c)
 		ramp_arm(w);
 }
 
+/* What counts is whether requests are taken, not how long the calls under
+ * way have run: the calls that share the GIL with a long one take long
+ * too, and counting them woke every thread in turn. */
 static void on_ramp(struct loop *l, struct loop_timer *t)
 {
 	struct worker *w = l->owner;
-	(void)t;
-	bool idle = app_cpu(w) - w->ramp_cpu < RAMP_BUSY * (seconds(CLOCK_MONOTONIC) - w->ramp_at);
-	long long oldest = oldest_call(w);
-	bool long_call = oldest && slots_now_ms() - oldest >= RAMP_LONG_MS;
+	double wall = seconds(CLOCK_MONOTONIC) - w->ramp_at;
+	if (wall < RAMP_WAIT) { /* the loop's clock counts whole ms: a thread just woken may not have run */
+		loop_timer_arm(l, t, &w->lists[RAMP]);
+		return;
+	}
+	bool idle = app_cpu(w) - w->ramp_cpu < RAMP_BUSY * wall;
+	long long now = slots_now_ms();
 	pthread_mutex_lock(&w->mu);
-	if (idle || long_call)
+	if (idle || now - w->moved_ms >= RAMP_LONG_MS)
 		wake_one(w);
 	bool again = w->queue && w->sleeping;
 	pthread_mutex_unlock(&w->mu);

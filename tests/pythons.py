@@ -169,14 +169,20 @@ def sync_tree(tree):
 
 
 def counts(junit):
+    """(passed, failed, skipped, [each failed test and the first line of why])."""
     suite = ET.parse(junit).getroot()
     suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
     n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
-    return n["tests"] - n["failures"] - n["errors"] - n["skipped"], n["failures"] + n["errors"], n["skipped"]
+    why = []
+    for case in suite.iter("testcase"):
+        for bad in case.findall("failure") + case.findall("error"):
+            first = (bad.get("message") or "").strip().splitlines()[:1]
+            why.append("%s::%s: %s" % (case.get("classname"), case.get("name"), first[0] if first else ""))
+    return n["tests"] - n["failures"] - n["errors"] - n["skipped"], n["failures"] + n["errors"], n["skipped"], why
 
 
 def test_one(name, py, pylink, log):
-    """(link, passed, failed, skipped, build seconds, test seconds) of one Python."""
+    """(link, passed, failed, skipped, why, build seconds, test seconds) of one Python."""
     tree = os.path.join(TREES, name)
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     start = time.monotonic()
@@ -186,7 +192,7 @@ def test_one(name, py, pylink, log):
                            stdout=log, stderr=log, env=env)
     build_s = time.monotonic() - start
     if built.returncode != 0:
-        return "-", 0, 1, 0, build_s, 0.0
+        return "-", 0, 1, 0, ["make build failed"], build_s, 0.0
     version = subprocess.run([os.path.join(tree, "build", "wsginit"), "--version"], capture_output=True,
                              text=True).stdout
     link = re.search(r"(\w+) libpython", version).group(1)
@@ -206,13 +212,18 @@ def run():
         with open(log_path, "w") as log:
             row = test_one(name, py, pylink, log)
         rows.append((label,) + row)
+        link, passed, failed, skipped, _, build_s, test_s = row
         print("%-16s %s libpython: %d passed, %d failed, %d skipped (build %.0f s, tests %.0f s; %s)"
-              % ((label,) + row + (os.path.relpath(log_path, ROOT),)), flush=True)
+              % (label, link, passed, failed, skipped, build_s, test_s, os.path.relpath(log_path, ROOT)),
+              flush=True)
     print("\n| Python | libpython | passed | failed | skipped |\n|---|---|---|---|---|")
-    for label, link, passed, failed, skipped, _, _ in rows:
+    for label, link, passed, failed, skipped, _, _, _ in rows:
         print("| %s | %s | %d | %d | %d |" % (label, link, passed, failed, skipped))
     print("\n%d builds in %.0f s" % (len(rows), time.monotonic() - total))
     print("%d passed, %d failed, %d skipped" % tuple(sum(r[i] for r in rows) for i in (2, 3, 4)))
+    for label, link, *_, why, _, _ in rows:  # last, where a CI log's tail shows it
+        for line in why:
+            print("FAILED on %s %s: %s" % (label, link, line))
     return 1 if any(r[3] for r in rows) else 0
 
 

@@ -252,6 +252,15 @@ def sleep(environ, start_response):
                                   "start": t0, "end": time.monotonic()})
 
 
+def spin(environ, start_response):
+    """CPU-bound: holds the GIL s seconds (but for the interpreter's switches)."""
+    s = float(_qs(environ).get("s", "0.002"))
+    t0 = time.monotonic()
+    while time.monotonic() < t0 + s:
+        pass
+    return _json(start_response, {"thread": threading.get_ident(), "start": t0, "end": time.monotonic()})
+
+
 def write_callable(environ, start_response):
     n = int(_qs(environ).get("n", "3"))
     write = start_response("200 OK", [("Content-Type", "text/plain")])
@@ -315,7 +324,7 @@ ROUTES = {"/echo": echo, "/body": body, "/stream": stream, "/list": list_body,
           "/file": file_body, "/filelike": filelike_body, "/raise": do_raise,
           "/raise-after": raise_after, "/excinfo-replace": excinfo_replace,
           "/excinfo-after": excinfo_after, "/headers": headers, "/count": count,
-          "/sleep": sleep, "/write": write_callable, "/track": track, "/closed": closed,
+          "/sleep": sleep, "/spin": spin, "/write": write_callable, "/track": track, "/closed": closed,
           "/errors": errors, "/pid": pid, "/lazy": lazy}
 
 

@@ -536,6 +536,46 @@ def test_single_thread_serializes(live):
     assert time.monotonic() - t0 >= 0.85
 
 
+def test_a_long_call_wakes_one_more_thread_not_all(live):
+    """While a long call keeps the GIL, one more thread serves the CPU-bound requests
+    that wait, once none was taken for 20 ms; not all eight: the calls that then share
+    the GIL take long too, and counting those woke every thread in turn. (At most four:
+    a thread that waits for a CPU on a loaded machine can look like one that waits on
+    I/O, which wakes one more.)"""
+    s = live(**PROBE, THREADS="8", WORKERS="1")
+    served, stop, errors = [], threading.Event(), []
+
+    def client():  # one request pipelined behind the one served: requests always wait
+        try:
+            with Conn(s.port, timeout=20) as c:
+                c.send(build("GET", "/spin?s=0.005"))
+                while not stop.is_set():
+                    c.send(build("GET", "/spin?s=0.005"))
+                    served.append(c.read_response().json())
+                c.read_response()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    clients = [threading.Thread(target=client) for _ in range(16)]
+    for t in clients:
+        t.start()
+    try:
+        assert conftest.wait_for(lambda: len(served) >= 50, timeout=10), "the requests are not served"
+        with Conn(s.port, timeout=20) as c:
+            spun = c.request("GET", "/spin?s=0.5", timeout=20).json()
+        after = len(served)
+        assert conftest.wait_for(lambda: len(served) >= after + 100, timeout=10), "no requests after it"
+    finally:
+        stop.set()
+        for t in clients:
+            t.join(timeout=20)
+    assert not errors, errors[:3]
+    beside = [q for q in served if spun["start"] < q["start"] and q["end"] < spun["end"]]
+    assert beside, "no request was served while the long call ran"
+    threads = {q["thread"] for q in served[after:after + 100]}
+    assert len(threads) <= 4, "%d threads took turns after one long call" % len(threads)
+
+
 # ---------------------------------------------------------------- APP forms
 
 
