@@ -38,7 +38,7 @@
 #define SPARE_BUFS 64
 #define RSS_INTERVAL 0.001 /* MAX_RSS: resident memory is read at most this often */
 #define RAMP_WAIT 0.001    /* requests wait: how often the loop sees whether one more thread helps */
-#define RAMP_BUSY 0.5      /* ... it does when app threads used less of a CPU than this meanwhile */
+#define RAMP_BUSY 0.9      /* ... it does when app threads used less of a CPU than this meanwhile */
 #define RAMP_LONG_MS 20    /* ... or when no waiting request was taken for this long */
 
 #define CONN_OF(t) ((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
@@ -49,7 +49,7 @@ enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, RAMP, NLISTS };
 /* The thread contract: the loop thread owns every field. App threads
  * (THREADS > 1) read cfg and args; under mu they take conns from queue, give
  * them back on finished (writing done unless told), keep free, sleeping,
- * wakes and moved_ms, and read quit; with
+ * wakes, moved_ms and lent, and read quit; with
  * atomics they pick their busy_since slot (next_thread), write it, and count
  * me->in_flight. A conn belongs to one thread at a time: an app thread's
  * between hand_off() and resume_finished(), the loop's otherwise (the response
@@ -89,8 +89,10 @@ struct worker {
 	bool told; /* done was written since finished was last taken */
 	int free, sleeping, wakes; /* threads awake and not serving; waiting for a wake; wakes given */
 	long long moved_ms;        /* when a request was last taken, or queued to an empty queue */
+	int lent;                  /* threads woken because none took a request for RAMP_LONG_MS */
 	double ramp_at, ramp_cpu;  /* monotonic seconds and app_cpu() when the ramp timer was armed */
 	clockid_t *cpu_clocks;     /* each app thread's CPU clock */
+	atomic_int *stat_fds;      /* per app thread: its /proc stat, or -1 */
 	bool quit;
 	atomic_llong *busy_since; /* per app thread, ms; 0 when idle */
 	atomic_int next_thread;
@@ -573,15 +575,44 @@ static void on_conn(struct loop *l, void *data, uint32_t events)
 /* ---------- app threads ---------- */
 
 /* Under mu: wakes a sleeping thread when a request waits and no awake
- * thread is free to take it. */
-static void wake_one(struct worker *w)
+ * thread is free to take it; whether it did. */
+static bool wake_one(struct worker *w)
 {
-	if (w->queue && !w->free && w->sleeping) {
-		w->sleeping--;
-		w->free++;
-		w->wakes++;
-		pthread_cond_signal(&w->cv);
-	}
+	if (!w->queue || w->free || !w->sleeping)
+		return false;
+	w->sleeping--;
+	w->free++;
+	w->wakes++;
+	pthread_cond_signal(&w->cv);
+	return true;
+}
+
+/* Under mu: whether an app thread serves a request (one that has not
+ * started yet counts). */
+static bool serving(const struct worker *w)
+{
+	return w->free + w->sleeping < w->cfg->threads;
+}
+
+static long long oldest_call(const struct worker *w);
+
+/* Under mu, for an awake thread about to take a request: whether it should
+ * sleep instead, while another thread serves. A thread that has just
+ * started should, as hand_off() would not have woken it; so should one
+ * woken for a long call (on_ramp()) once no call under way has run
+ * RAMP_LONG_MS. Awake, they would take turns on the GIL with the others
+ * for as long as requests wait, each holding a request until its next
+ * turn. */
+static bool surplus(struct worker *w, bool started)
+{
+	if (!serving(w))
+		return false;
+	if (started)
+		return true;
+	if (!w->lent)
+		return false;
+	long long oldest = oldest_call(w);
+	return !oldest || slots_now_ms() - oldest < RAMP_LONG_MS;
 }
 
 /* Serves the queue. A thread takes a request only once it holds the GIL
@@ -591,24 +622,28 @@ static void wake_one(struct worker *w)
 static void *app_thread(void *arg)
 {
 	struct worker *w = arg;
-	atomic_llong *busy = &w->busy_since[atomic_fetch_add(&w->next_thread, 1)];
+	int slot = atomic_fetch_add(&w->next_thread, 1);
+	atomic_llong *busy = &w->busy_since[slot];
+	atomic_store(&w->stat_fds[slot], open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC));
 	bool gil = false;
 	wsgi_thread_begin();
 	pthread_mutex_lock(&w->mu);
 	w->free++;
-	for (;;) {
+	for (bool started = true;; started = false) {
 		struct conn *c = w->queue;
-		if (!c) {
-			if (w->quit)
+		bool spare = c && surplus(w, started);
+		if (!c || spare) {
+			if (!c && w->quit)
 				break;
 			pthread_mutex_unlock(&w->mu);
 			wsgi_release();
 			gil = false;
 			pthread_mutex_lock(&w->mu);
-			if (w->queue || w->quit)
+			if ((w->queue && !spare) || w->quit)
 				continue;
 			w->free--;
 			w->sleeping++;
+			w->lent -= w->lent > 0;
 			while (!w->wakes && !w->quit)
 				pthread_cond_wait(&w->cv, &w->mu);
 			if (w->wakes)
@@ -672,6 +707,27 @@ static double app_cpu(const struct worker *w)
 	return s;
 }
 
+/* Whether an app thread is running or waits for a CPU (state R in /proc),
+ * in a call or between two: then they are not idle however little they ran.
+ * With more busy workers than CPUs, or a CPU shared with the loop thread,
+ * an app thread waits for a CPU ms at a time: counted as idle, such waits
+ * woke threads to take turns on the GIL. */
+static bool app_runnable(const struct worker *w)
+{
+	for (int i = 0; i < w->cfg->threads; i++) {
+		char buf[512];
+		int fd = atomic_load(&w->stat_fds[i]);
+		if (fd < 0)
+			continue;
+		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+		buf[n > 0 ? n : 0] = 0;
+		char *comm_end = strrchr(buf, ')'); /* "tid (comm) S ..." */
+		if (comm_end && comm_end[1] == ' ' && comm_end[2] == 'R')
+			return true;
+	}
+	return false;
+}
+
 /* When the oldest app call under way started (ms), 0 when none is. */
 static long long oldest_call(const struct worker *w)
 {
@@ -694,9 +750,10 @@ static void ramp_arm(struct worker *w)
 /* The loop leaves c alone while an app thread owns it. With no app call
  * under way, a thread wakes at once. Otherwise the threads at work take it
  * when they are done, and while requests wait one more wakes every
- * RAMP_WAIT if the app threads left the CPU half idle (they wait on I/O) or
- * took no request for RAMP_LONG_MS (calls that long hold them all: the
- * requests behind get their GIL turns).
+ * RAMP_WAIT if the app threads left a tenth of the CPU idle and none runs
+ * or waits for a CPU (they wait on I/O), or took no request for
+ * RAMP_LONG_MS (calls that long hold them all: the requests behind get
+ * their GIL turns; once none is that long, the thread sleeps again).
  * Not otherwise: a thread woken while the app keeps the GIL busy would only
  * wait for it, holding the request it took until its turn, and the
  * switches cost. */
@@ -709,7 +766,7 @@ static void hand_off(struct worker *w, struct conn *c)
 		w->moved_ms = (long long)(w->loop.now * 1000);
 	*(w->queue_tail ? &w->queue_tail->qnext : &w->queue) = c;
 	w->queue_tail = c;
-	if (w->free + w->sleeping == w->cfg->threads) /* none serving */
+	if (!serving(w))
 		wake_one(w);
 	bool ramp = w->sleeping > 0;
 	pthread_mutex_unlock(&w->mu);
@@ -728,11 +785,11 @@ static void on_ramp(struct loop *l, struct loop_timer *t)
 		loop_timer_arm(l, t, &w->lists[RAMP]);
 		return;
 	}
-	bool idle = app_cpu(w) - w->ramp_cpu < RAMP_BUSY * wall;
+	bool idle = app_cpu(w) - w->ramp_cpu < RAMP_BUSY * wall && !app_runnable(w);
 	long long now = slots_now_ms();
 	pthread_mutex_lock(&w->mu);
-	if (idle || now - w->moved_ms >= RAMP_LONG_MS)
-		wake_one(w);
+	if ((idle || now - w->moved_ms >= RAMP_LONG_MS) && wake_one(w) && !idle)
+		w->lent++;
 	bool again = w->queue && w->sleeping;
 	pthread_mutex_unlock(&w->mu);
 	if (again)
@@ -788,8 +845,11 @@ static int start_threads(struct worker *w)
 	w->threads = calloc((size_t)w->cfg->threads, sizeof *w->threads);
 	w->busy_since = calloc((size_t)w->cfg->threads, sizeof *w->busy_since);
 	w->cpu_clocks = calloc((size_t)w->cfg->threads, sizeof *w->cpu_clocks);
-	if (w->done.fd < 0 || !w->threads || !w->busy_since || !w->cpu_clocks)
+	w->stat_fds = calloc((size_t)w->cfg->threads, sizeof *w->stat_fds);
+	if (w->done.fd < 0 || !w->threads || !w->busy_since || !w->cpu_clocks || !w->stat_fds)
 		return -1;
+	for (int i = 0; i < w->cfg->threads; i++)
+		atomic_init(&w->stat_fds[i], -1);
 	for (int i = 0; i < w->cfg->threads; i++)
 		if (pthread_create(&w->threads[i], NULL, app_thread, w) != 0 ||
 		    pthread_getcpuclockid(w->threads[i], &w->cpu_clocks[i]) != 0)
