@@ -50,8 +50,8 @@ enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, RAMP, NLISTS };
  * (THREADS > 1) read cfg and args; under mu they take conns from queue, give
  * them back on finished (writing done unless told), keep free, sleeping,
  * wakes, moved_ms and lent, and read quit; with
- * atomics they pick their busy_since slot (next_thread), write it, and count
- * me->in_flight. A conn belongs to one thread at a time: an app thread's
+ * atomics they pick their busy_since and stat_fds slot (next_thread), write
+ * them, and count me->in_flight. A conn belongs to one thread at a time: an app thread's
  * between hand_off() and resume_finished(), the loop's otherwise (the response
  * budget it points to is atomic). Only the loop writes a conn's unread and
  * hup; while an app thread has it, unread under mu, which the app thread
@@ -89,7 +89,7 @@ struct worker {
 	bool told; /* done was written since finished was last taken */
 	int free, sleeping, wakes; /* threads awake and not serving; waiting for a wake; wakes given */
 	long long moved_ms;        /* when a request was last taken, or queued to an empty queue */
-	int lent;                  /* threads woken because none took a request for RAMP_LONG_MS */
+	int lent;                  /* long-call wakes no thread's sleep has offset yet: surplus() */
 	double ramp_at, ramp_cpu;  /* monotonic seconds and app_cpu() when the ramp timer was armed */
 	clockid_t *cpu_clocks;     /* each app thread's CPU clock */
 	atomic_int *stat_fds;      /* per app thread: its /proc stat, or -1 */
@@ -587,6 +587,18 @@ static bool wake_one(struct worker *w)
 	return true;
 }
 
+/* Under mu: wakes the loop, once until it next takes the finished
+ * connections (resume_finished()). */
+static void tell_loop(struct worker *w)
+{
+	uint64_t one = 1;
+	if (w->told)
+		return;
+	w->told = true;
+	if (write(w->done.fd, &one, sizeof one) < 0)
+		log_msg(LOG_ERROR, "eventfd: %s", strerror(errno));
+}
+
 /* Under mu: whether an app thread serves a request (one that has not
  * started yet counts). */
 static bool serving(const struct worker *w)
@@ -598,11 +610,11 @@ static long long oldest_call(const struct worker *w);
 
 /* Under mu, for an awake thread about to take a request: whether it should
  * sleep instead, while another thread serves. A thread that has just
- * started should, as hand_off() would not have woken it; so should one
- * woken for a long call (on_ramp()) once no call under way has run
- * RAMP_LONG_MS. Awake, they would take turns on the GIL with the others
- * for as long as requests wait, each holding a request until its next
- * turn. */
+ * started should, as hand_off() would not have woken it; so should the
+ * next one done after on_ramp() woke one for a long call (lent), once no
+ * call under way has run RAMP_LONG_MS. Awake, they would take turns on the
+ * GIL with the others for as long as requests wait, each holding a request
+ * until its next turn. */
 static bool surplus(struct worker *w, bool started)
 {
 	if (!serving(w))
@@ -636,14 +648,18 @@ static void *app_thread(void *arg)
 			if (!c && w->quit)
 				break;
 			pthread_mutex_unlock(&w->mu);
-			wsgi_release();
+			if (gil || !spare) /* the objects to free can wait for the thread that serves */
+				wsgi_release();
 			gil = false;
 			pthread_mutex_lock(&w->mu);
-			if ((w->queue && !spare) || w->quit)
+			if (w->quit || (w->queue && !(spare && surplus(w, started))))
 				continue;
+			if (w->queue)
+				tell_loop(w); /* requests wait and a thread sleeps: the loop arms the ramp */
 			w->free--;
 			w->sleeping++;
-			w->lent -= w->lent > 0;
+			if (!w->wakes)
+				w->lent -= w->lent > 0;
 			while (!w->wakes && !w->quit)
 				pthread_cond_wait(&w->cv, &w->mu);
 			if (w->wakes)
@@ -678,12 +694,8 @@ static void *app_thread(void *arg)
 		w->free++;
 		c->qnext = w->finished;
 		w->finished = c;
-		uint64_t one = 1;
-		if (!quiet && !w->told) {
-			w->told = true;
-			if (write(w->done.fd, &one, sizeof one) < 0)
-				log_msg(LOG_ERROR, "eventfd: %s", strerror(errno));
-		}
+		if (!quiet)
+			tell_loop(w);
 	}
 	pthread_mutex_unlock(&w->mu);
 	wsgi_release();
@@ -763,7 +775,7 @@ static void hand_off(struct worker *w, struct conn *c)
 	pthread_mutex_lock(&w->mu);
 	c->qnext = NULL;
 	if (!w->queue)
-		w->moved_ms = (long long)(w->loop.now * 1000);
+		w->moved_ms = slots_now_ms();
 	*(w->queue_tail ? &w->queue_tail->qnext : &w->queue) = c;
 	w->queue_tail = c;
 	if (!serving(w))
@@ -816,7 +828,10 @@ static void resume_finished(struct worker *w)
 	struct conn *c = w->finished;
 	w->finished = NULL;
 	w->told = false;
+	bool ramp = w->queue && w->sleeping; /* a surplus thread went to sleep */
 	pthread_mutex_unlock(&w->mu);
+	if (ramp && !w->ramp.list)
+		ramp_arm(w);
 	while (c) {
 		struct conn *next = c->qnext;
 		resume(w, c);
