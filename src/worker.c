@@ -643,7 +643,7 @@ static void *app_thread(void *arg)
 	w->free++;
 	for (bool started = true;; started = false) {
 		struct conn *c = w->queue;
-		bool spare = c && surplus(w, started);
+		bool spare = c && !w->quit && surplus(w, started);
 		if (!c || spare) {
 			if (!c && w->quit)
 				break;
