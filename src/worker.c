@@ -49,9 +49,9 @@ enum { READING, IDLE, LINGER, WRITING, PAUSE, STOPPING, RAMP, NLISTS };
 /* The thread contract: the loop thread owns every field. App threads
  * (THREADS > 1) read cfg and args; under mu they take conns from queue, give
  * them back on finished (writing done unless told), keep free, sleeping,
- * wakes, moved_ms and lent, and read quit; with
- * atomics they pick their busy_since and stat_fds slot (next_thread), write
- * them, and count me->in_flight. A conn belongs to one thread at a time: an app thread's
+ * wakes, moved_ms and lent, and read quit; with atomics they pick their
+ * busy_since and stat_fds slot (next_thread), write them, and count
+ * me->in_flight. A conn belongs to one thread at a time: an app thread's
  * between hand_off() and resume_finished(), the loop's otherwise (the response
  * budget it points to is atomic). Only the loop writes a conn's unread and
  * hup; while an app thread has it, unread under mu, which the app thread
