@@ -90,7 +90,7 @@ struct worker {
 	int free, sleeping, wakes; /* threads awake and not serving; waiting for a wake; wakes given */
 	long long moved_ms;        /* when a request was last taken, or queued to an empty queue */
 	int lent;                  /* long-call wakes no thread's sleep has offset yet: surplus() */
-	double ramp_at, ramp_cpu;  /* monotonic seconds and app_cpu() when the ramp timer was armed */
+	double ramp_at, ramp_cpu;  /* the loop's clock and app_cpu() when the ramp timer was armed */
 	clockid_t *cpu_clocks;     /* each app thread's CPU clock */
 	atomic_int *stat_fds;      /* per app thread: its /proc stat, or -1 */
 	bool quit;
@@ -703,19 +703,16 @@ static void *app_thread(void *arg)
 	return NULL;
 }
 
-static double seconds(clockid_t clock)
-{
-	struct timespec t;
-	return clock_gettime(clock, &t) == 0 ? (double)t.tv_sec + t.tv_nsec / 1e9 : 0;
-}
-
 /* CPU seconds of the app threads, each read where it runs now (the
  * process's clock lags a tick behind threads on other CPUs). */
 static double app_cpu(const struct worker *w)
 {
 	double s = 0;
-	for (int i = 0; i < w->cfg->threads; i++)
-		s += seconds(w->cpu_clocks[i]);
+	for (int i = 0; i < w->cfg->threads; i++) {
+		struct timespec t;
+		if (clock_gettime(w->cpu_clocks[i], &t) == 0)
+			s += (double)t.tv_sec + t.tv_nsec / 1e9;
+	}
 	return s;
 }
 
@@ -752,9 +749,14 @@ static long long oldest_call(const struct worker *w)
 	return oldest;
 }
 
+/* Unless it is armed: the window starts now, not at the start of the
+ * loop's turn (the CPU the app threads used is read now). */
 static void ramp_arm(struct worker *w)
 {
-	w->ramp_at = seconds(CLOCK_MONOTONIC);
+	if (w->ramp.list)
+		return;
+	loop_update_time(&w->loop);
+	w->ramp_at = w->loop.now;
 	w->ramp_cpu = app_cpu(w);
 	loop_timer_arm(&w->loop, &w->ramp, &w->lists[RAMP]);
 }
@@ -782,7 +784,7 @@ static void hand_off(struct worker *w, struct conn *c)
 		wake_one(w);
 	bool ramp = w->sleeping > 0;
 	pthread_mutex_unlock(&w->mu);
-	if (ramp && !w->ramp.list)
+	if (ramp)
 		ramp_arm(w);
 }
 
@@ -792,11 +794,9 @@ static void hand_off(struct worker *w, struct conn *c)
 static void on_ramp(struct loop *l, struct loop_timer *t)
 {
 	struct worker *w = l->owner;
-	double wall = seconds(CLOCK_MONOTONIC) - w->ramp_at;
-	if (wall < RAMP_WAIT) { /* the loop's clock counts whole ms: a thread just woken may not have run */
-		loop_timer_arm(l, t, &w->lists[RAMP]);
-		return;
-	}
+	(void)t;
+	loop_update_time(l);
+	double wall = l->now - w->ramp_at; /* at least RAMP_WAIT */
 	bool idle = app_cpu(w) - w->ramp_cpu < RAMP_BUSY * wall && !app_runnable(w);
 	long long now = slots_now_ms();
 	pthread_mutex_lock(&w->mu);
@@ -830,7 +830,7 @@ static void resume_finished(struct worker *w)
 	w->told = false;
 	bool ramp = w->queue && w->sleeping; /* a surplus thread went to sleep */
 	pthread_mutex_unlock(&w->mu);
-	if (ramp && !w->ramp.list)
+	if (ramp)
 		ramp_arm(w);
 	while (c) {
 		struct conn *next = c->qnext;
