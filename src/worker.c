@@ -387,11 +387,11 @@ static void answer_health(struct worker *w, struct conn *c)
 }
 
 /* Runs the app on c, with the table showing since when this thread is busy. */
-static void serve(struct worker *w, struct conn *c, atomic_llong *busy)
+static void serve(struct worker *w, struct conn *c, atomic_llong *busy, long long now_ms)
 {
 	trace_app_called(&c->ex->trace, &c->ex->start);
 	atomic_fetch_add(&w->me->in_flight, 1);
-	atomic_store(busy, slots_now_ms());
+	atomic_store(busy, now_ms);
 	wsgi_handle(c);
 	atomic_store(busy, 0);
 	atomic_fetch_sub(&w->me->in_flight, 1);
@@ -435,7 +435,7 @@ static bool dispatch(struct worker *w, struct conn *c)
 		return false;
 	} else {
 		c->ex->handler = HANDLER_APP;
-		serve(w, c, &w->me->busy_since_ms);
+		serve(w, c, &w->me->busy_since_ms, slots_now_ms());
 		loop_update_time(&w->loop); /* the app may have taken long: timers armed next start now */
 	}
 	return send_response(w, c);
@@ -606,7 +606,17 @@ static bool serving(const struct worker *w)
 	return w->free + w->sleeping < w->cfg->threads;
 }
 
-static long long oldest_call(const struct worker *w);
+/* When the oldest app call under way started (ms), 0 when none is. */
+static long long oldest_call(const struct worker *w)
+{
+	long long oldest = 0;
+	for (int i = 0; i < w->cfg->threads; i++) {
+		long long t = atomic_load(&w->busy_since[i]);
+		if (t && (!oldest || t < oldest))
+			oldest = t;
+	}
+	return oldest;
+}
 
 /* Under mu, for an awake thread about to take a request: whether it should
  * sleep instead, while another thread serves. A thread that has just
@@ -676,9 +686,9 @@ static void *app_thread(void *arg)
 		if (!(w->queue = c->qnext))
 			w->queue_tail = NULL;
 		w->free--;
-		w->moved_ms = slots_now_ms();
+		long long now = w->moved_ms = slots_now_ms();
 		pthread_mutex_unlock(&w->mu);
-		serve(w, c, busy);
+		serve(w, c, busy, now);
 		/* A response all out on a connection that stays, with nothing of
 		 * the client's waiting, needs no wake of the loop while requests
 		 * wait: its next turn takes the connection back, and the last
@@ -735,18 +745,6 @@ static bool app_runnable(const struct worker *w)
 			return true;
 	}
 	return false;
-}
-
-/* When the oldest app call under way started (ms), 0 when none is. */
-static long long oldest_call(const struct worker *w)
-{
-	long long oldest = 0;
-	for (int i = 0; i < w->cfg->threads; i++) {
-		long long t = atomic_load(&w->busy_since[i]);
-		if (t && (!oldest || t < oldest))
-			oldest = t;
-	}
-	return oldest;
 }
 
 /* Unless it is armed: the window starts now, not at the start of the
