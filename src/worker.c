@@ -85,7 +85,10 @@ struct worker {
 	pthread_t *threads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct conn *queue, *queue_tail, *finished;
+	/* requests to serve; connections done, in the order they finished, so
+	 * their next requests queue in that order (taken last first, as from a
+	 * stack, the client served first in a burst waited through two) */
+	struct conn *queue, *queue_tail, *finished, *finished_tail;
 	bool told; /* done was written since finished was last taken */
 	int free, sleeping, wakes; /* threads awake and not serving; waiting for a wake; wakes given */
 	long long moved_ms;        /* when a request was last taken, or queued to an empty queue */
@@ -702,8 +705,9 @@ static void *app_thread(void *arg)
 		pthread_mutex_lock(&w->mu);
 		quiet = quiet && !c->unread && w->queue;
 		w->free++;
-		c->qnext = w->finished;
-		w->finished = c;
+		c->qnext = NULL;
+		*(w->finished_tail ? &w->finished_tail->qnext : &w->finished) = c;
+		w->finished_tail = c;
 		if (!quiet)
 			tell_loop(w);
 	}
@@ -824,7 +828,7 @@ static void resume_finished(struct worker *w)
 		return;
 	pthread_mutex_lock(&w->mu);
 	struct conn *c = w->finished;
-	w->finished = NULL;
+	w->finished = w->finished_tail = NULL;
 	w->told = false;
 	bool ramp = w->queue && w->sleeping; /* a surplus thread went to sleep */
 	pthread_mutex_unlock(&w->mu);

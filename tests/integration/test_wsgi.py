@@ -2,6 +2,7 @@
 errors, close(), file_wrapper, framing, threads, APP forms."""
 import hashlib
 import os
+import selectors
 import socket
 import subprocess
 import sys
@@ -575,6 +576,45 @@ def test_a_long_call_wakes_one_more_thread_for_its_length(live):
     beside = [q for q in served if spun["start"] < q["start"] and q["end"] < spun["end"]]
     assert beside, "no request was served while the long call ran"
     assert one, "%d threads still take turns 10 s after one long call" % len(threads)
+
+
+def test_app_threads_serve_keep_alive_clients_in_turn(live):
+    """Clients that each send their next request when answered are served in turn: between
+    two requests of one client, each other client's one. The worker is pinned to one CPU,
+    so its loop runs when the app thread is done with what waits, and takes back all the
+    connections it finished at once (they were resumed last first: the client served first
+    in one round was served last in the next, and waited two rounds)."""
+    s = live(**PROBE, THREADS="4", WORKERS="1")
+    worker = int(get(s.port, "/pid").body)
+    cpu = min(os.sched_getaffinity(0))
+    for tid in os.listdir("/proc/%d/task" % worker):
+        os.sched_setaffinity(int(tid), {cpu})
+    clients, rounds = 8, 50
+    request = build("GET", "/spin?s=0.0002")
+    served = []  # (start, client): one client thread, so no GIL turns of its own decide the order
+    with selectors.DefaultSelector() as sel:
+        conns = [Conn(s.port, timeout=20) for _ in range(clients)]
+        for i, c in enumerate(conns):
+            sel.register(c.sock, selectors.EVENT_READ, i)
+            c.send(request)
+        deadline = time.monotonic() + 30
+        while len(served) < clients * rounds and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=1):
+                c = conns[key.data]
+                served.append((c.read_response().json()["start"], key.data))
+                if sum(1 for _, i in served if i == key.data) < rounds:
+                    c.send(request)
+        for c in conns:
+            c.close()
+    assert len(served) == clients * rounds, "%d of %d served in 30 s" % (len(served), clients * rounds)
+    order = [i for _, i in sorted(served)]
+    gaps = []
+    for i in range(clients):
+        at = [n for n, who in enumerate(order) if who == i][2:]  # from the third: all have come
+        gaps += [b - a for a, b in zip(at, at[1:])]
+    out_of_turn = [g for g in gaps if abs(g - clients) > 2]
+    assert len(out_of_turn) <= len(gaps) // 4, "%d of %d requests out of turn: %s" % (
+        len(out_of_turn), len(gaps), sorted(gaps))
 
 
 # ---------------------------------------------------------------- APP forms
