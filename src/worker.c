@@ -800,9 +800,9 @@ static void on_ramp(struct loop *l, struct loop_timer *t)
 	loop_update_time(l);
 	double wall = l->now - w->ramp_at; /* at least RAMP_WAIT */
 	bool idle = app_cpu(w) - w->ramp_cpu < RAMP_BUSY * wall && !app_runnable(w);
-	long long now = slots_now_ms();
+	long long now_ms = (long long)(l->now * 1000); /* CLOCK_MONOTONIC, as slots_now_ms() */
 	pthread_mutex_lock(&w->mu);
-	if ((idle || now - w->moved_ms >= RAMP_LONG_MS) && wake_one(w) && !idle)
+	if ((idle || now_ms - w->moved_ms >= RAMP_LONG_MS) && wake_one(w) && !idle)
 		w->lent++;
 	bool again = w->queue && w->sleeping;
 	pthread_mutex_unlock(&w->mu);

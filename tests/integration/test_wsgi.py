@@ -592,17 +592,19 @@ def test_app_threads_serve_keep_alive_clients_in_turn(live):
     clients, rounds = 8, 50
     request = build("GET", "/spin?s=0.0002")
     served = []  # (start, client): one client thread, so no GIL turns of its own decide the order
+    left = [rounds] * clients
     with selectors.DefaultSelector() as sel:
         conns = [Conn(s.port, timeout=20) for _ in range(clients)]
         for i, c in enumerate(conns):
             sel.register(c.sock, selectors.EVENT_READ, i)
             c.send(request)
         deadline = time.monotonic() + 30
-        while len(served) < clients * rounds and time.monotonic() < deadline:
+        while any(left) and time.monotonic() < deadline:
             for key, _ in sel.select(timeout=1):
-                c = conns[key.data]
-                served.append((c.read_response().json()["start"], key.data))
-                if sum(1 for _, i in served if i == key.data) < rounds:
+                i, c = key.data, conns[key.data]
+                served.append((c.read_response().json()["start"], i))
+                left[i] -= 1
+                if left[i]:
                     c.send(request)
         for c in conns:
             c.close()
